@@ -1,0 +1,123 @@
+"""Starting transforms (identity, pca, lda, random) and positive semi-definite helpers."""
+
+import numpy as np
+import scipy.linalg
+from sklearn.decomposition import PCA
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from ._validation import check_array_param
+
+INIT_OPTIONS = {"auto", "pca", "lda", "identity", "random"}
+
+
+def symmetric_eigh(M):
+    """Eigen-decomposition of the symmetric part of M, eigenvalues descending.
+
+    Falls back from LAPACK's divide-and-conquer driver to the QR driver and then to an
+    SVD of the symmetric part, so an ill-conditioned M does not make the fit fail.
+
+    Returns
+    -------
+    eigenvalues : ndarray of shape (d,)
+    eigenvectors : ndarray of shape (d, d)
+        Column ``k`` belongs to ``eigenvalues[k]``.
+    """
+    sym = (M + M.T) * 0.5
+    if not np.all(np.isfinite(sym)):
+        raise FloatingPointError("the metric matrix has non-finite entries")
+    try:
+        values, vectors = np.linalg.eigh(sym)
+    except np.linalg.LinAlgError:
+        try:
+            values, vectors = scipy.linalg.eigh(sym, driver="ev")
+        except (np.linalg.LinAlgError, ValueError):
+            # Symmetric: the singular vectors are eigenvectors; the signs of the
+            # eigenvalues come from the Rayleigh quotients.
+            vectors, _, _ = np.linalg.svd(sym)
+            values = np.einsum("ij,ij->j", vectors, sym @ vectors)
+    order = np.argsort(values)[::-1]
+    return values[order], vectors[:, order]
+
+
+def project_psd(M):
+    """Nearest positive semi-definite matrix in Frobenius norm (eigenvalues clipped).
+
+    Returns
+    -------
+    M_psd : ndarray of shape (d, d)
+    eigenvalues : ndarray of shape (d,), descending, non-negative
+    eigenvectors : ndarray of shape (d, d)
+    """
+    values, vectors = symmetric_eigh(M)
+    values = np.maximum(values, 0.0)
+    M_psd = (vectors * values) @ vectors.T
+    return (M_psd + M_psd.T) * 0.5, values, vectors
+
+
+def components_from_eigh(values, vectors, n_components=None):
+    """L with ``L^T L = V diag(values) V^T``, keeping the leading directions.
+
+    Rows are ``sqrt(values[k]) * vectors[:, k]`` for the ``n_components`` largest
+    eigenvalues (negative ones clipped to zero).
+    """
+    if n_components is None:
+        n_components = values.shape[0]
+    top = np.maximum(values[:n_components], 0.0)
+    return np.ascontiguousarray(np.sqrt(top)[:, None] * vectors[:, :n_components].T)
+
+
+def components_from_metric(M, n_components=None):
+    """Factor a PSD matrix M as ``L^T L`` with L of shape (n_components, d)."""
+    values, vectors = symmetric_eigh(M)
+    return components_from_eigh(values, vectors, n_components)
+
+
+def initial_components(init, X, y, n_components, rng):
+    """Starting linear map L of shape (n_components, n_features).
+
+    Parameters
+    ----------
+    init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray
+        'auto' picks 'lda' when ``n_components <= min(n_features, n_classes - 1)``,
+        'pca' when ``n_components < n_features``, and 'identity' otherwise.
+        'identity' is the truncated identity; 'random' has standard normal entries;
+        an array of shape (n_components, n_features) is used as given (copied).
+    X : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,), int64 labels ``0..n_classes-1``
+    n_components : int
+    rng : numpy.random.RandomState
+    """
+    n_features = X.shape[1]
+    n_classes = int(y.max()) + 1
+    if not isinstance(init, str):
+        return check_array_param(init, (n_components, n_features), "init").copy()
+    if init == "auto":
+        if n_components <= min(n_features, n_classes - 1):
+            init = "lda"
+        elif n_components < min(n_features, X.shape[0]):
+            init = "pca"
+        else:
+            init = "identity"
+    if init == "identity":
+        return np.eye(n_components, n_features)
+    if init == "random":
+        return rng.standard_normal((n_components, n_features))
+    if init == "pca":
+        if n_components > min(X.shape):
+            raise ValueError(
+                f"init='pca' gives at most min(n_samples, n_features) = {min(X.shape)} "
+                f"components; n_components={n_components}."
+            )
+        pca = PCA(n_components=n_components, random_state=rng)
+        return np.ascontiguousarray(pca.fit(X).components_)
+    if init == "lda":
+        limit = min(n_features, n_classes - 1)
+        if n_components > limit:
+            raise ValueError(
+                f"init='lda' gives at most min(n_features, n_classes - 1) = {limit} "
+                f"components; n_components={n_components}."
+            )
+        lda = LinearDiscriminantAnalysis(n_components=n_components)
+        lda.fit(X, y)
+        return np.ascontiguousarray(lda.scalings_.T[:n_components])
+    raise ValueError(f"init must be one of {sorted(INIT_OPTIONS)} or an array.")

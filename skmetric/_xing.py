@@ -1,0 +1,538 @@
+"""MahalanobisXing: Xing, Ng, Jordan & Russell (NIPS 2002)."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+
+from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
+from ._init import components_from_eigh, project_psd
+from ._kernels import pair_sq_diffs, pair_sq_dists, weighted_outer_sum
+from ._validation import (
+    Interval,
+    check_pairs,
+    check_params,
+    check_X,
+    check_X_y_classes,
+)
+
+# Relative ridge added to the similar-pair scatter: it keeps the problem bounded
+# when a direction has no spread within the similar pairs, and drives the weight of
+# features that carry nothing at all to zero.
+_RIDGE = 1e-8
+# Relative ascent step of the full solver: the first trial moves M by a tenth of
+# its norm; accepted steps grow it by _STEP_GROW, rejected ones halve it.
+_STEP_INIT = 0.1
+_STEP_GROW = 1.5
+_STEP_MIN = 1e-10
+# Relative precision of the projection's multiplier: the projected M is scaled onto
+# the constraint's boundary afterwards, so a rough multiplier gives a feasible M.
+_NU_RTOL = 1e-2
+
+
+class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
+    """Mahalanobis metric learning with side information (Xing et al. 2002).
+
+    Learns a positive semi-definite matrix M that spreads dissimilar pairs as far
+    apart as possible while similar pairs stay close: it maximises the sum of the
+    (non-squared) M-distances of dissimilar pairs subject to the sum of the squared
+    M-distances of similar pairs being at most one. The pairs come either from
+    class labels (``fit(X, y)``: pairs sampled within and across classes) or from
+    explicit side information (``fit(X, pairs=..., pair_labels=...)``), as in the
+    clustering setting where only "these two are alike / unlike" is known.
+
+    Parameters
+    ----------
+    n_components : int, default=None
+        Dimension of the embedding: ``components_`` keeps the leading
+        ``n_components`` eigen-directions of M. None keeps all ``n_features``.
+    diagonal : bool, default=False
+        Learn a diagonal M (a weight per feature) with Newton's method instead of
+        a full M with projected gradient ascent.
+    n_constraints : int, default=None
+        With class labels: the number of similar pairs sampled, and also the
+        number of dissimilar pairs. None uses ``20 * n_classes ** 2``.
+        Ignored when explicit pairs are passed.
+    max_iter : int, default=100
+        Maximum number of ascent (full) or Newton (diagonal) iterations.
+    max_proj : int, default=50
+        Maximum number of alternating projections onto the constraint half-space
+        and the PSD cone per ascent step (full M only). If they have not met by
+        then, M is rescaled onto the constraint, which keeps it feasible.
+    tol : float, default=1e-5
+        Convergence tolerance: the fit stops when an iteration improves the
+        objective by less than ``tol`` relative to its magnitude.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampling of pairs from class labels.
+    verbose : int, default=0
+        0 prints nothing, 1 a start line and a summary, 2 and more one line per
+        iteration (objective, step, elapsed seconds).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (n_components, n_features)
+        The linear map L with ``L^T L = M`` (leading eigen-directions of M).
+    n_iter_ : int
+        Number of iterations run.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    LMNN : Large margin nearest neighbour metric learning.
+    sklearn.neighbors.NeighborhoodComponentsAnalysis : NCA.
+
+    Notes
+    -----
+    With similar pairs S and dissimilar pairs D, full M solves
+
+    .. math::
+        \\max_{M \\succeq 0} \\sum_{(i,j) \\in D} \\|x_i - x_j\\|_M
+        \\quad \\text{s.t.} \\quad \\sum_{(i,j) \\in S} \\|x_i - x_j\\|_M^2 \\le 1
+
+    by gradient ascent: the objective's gradient is projected orthogonally to the
+    constraint's gradient, a step is taken, and M is projected alternately onto the
+    half-space of the constraint and the PSD cone (eigenvalues clipped at zero).
+    The step grows after an improving step and halves otherwise. The diagonal
+    form minimises the equivalent unconstrained convex problem
+    :math:`\\sum_S \\|\\cdot\\|_w^2 - \\log \\sum_D \\|\\cdot\\|_w` over ``w >= 0``
+    by projected Newton steps with an Armijo line search on that same objective.
+
+    Distances use internally rescaled data (centred, divided by its largest
+    magnitude), so the fit is the same for data of any scale; ``components_``
+    applies to the data as given. Cost per iteration: O(m d + n_p d^2 + d^3) for
+    m pairs over n_p distinct rows in d dimensions (one eigen-decomposition per
+    projection); diagonal: O(m d + d^3).
+
+    References
+    ----------
+    .. [1] E. P. Xing, A. Y. Ng, M. I. Jordan and S. Russell. "Distance metric
+       learning, with application to clustering with side-information". NIPS 2002.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skmetric import MahalanobisXing
+    >>> X, y = load_iris(return_X_y=True)
+    >>> model = make_pipeline(StandardScaler(), MahalanobisXing(random_state=0),
+    ...                       KNeighborsClassifier(n_neighbors=3))
+    >>> print(round(cross_val_score(model, X, y, cv=5).mean(), 3))
+    0.973
+    """
+
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "diagonal": ["boolean"],
+        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_proj": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=None,
+        *,
+        diagonal=False,
+        n_constraints=None,
+        max_iter=100,
+        max_proj=50,
+        tol=1e-5,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.diagonal = diagonal
+        self.n_constraints = n_constraints
+        self.max_iter = max_iter
+        self.max_proj = max_proj
+        self.tol = tol
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True
+        return tags
+
+    def fit(self, X, y=None, pairs=None, pair_labels=None):
+        """Learn the metric from class labels or from explicit pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples.
+        y : array-like of shape (n_samples,), default=None
+            Class labels; similar and dissimilar pairs are sampled from them.
+            Ignored when ``pairs`` is given (a Pipeline passes y to every step).
+        pairs : array-like of shape (n_pairs, 2), default=None
+            Row indices ``(i, j)`` into X of explicit pairs. Through a Pipeline,
+            pass it as ``pipe.fit(X, mahalanobisxing__pairs=...,
+            mahalanobisxing__pair_labels=...)``.
+        pair_labels : array-like of shape (n_pairs,), default=None
+            1 for a similar pair, -1 (or 0) for a dissimilar one.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        check_params(self)
+        rng = check_random_state(self.random_state)
+        if pairs is None:
+            X, y_encoded, _ = check_X_y_classes(self, X, y)
+            n_classes = int(y_encoded.max()) + 1
+            n_pairs = self.n_constraints or 20 * n_classes**2
+            similar_pairs, dissimilar_pairs = sample_label_pairs(y_encoded, n_pairs, rng)
+        else:
+            X = check_X(self, X)
+            pairs, similar = check_pairs(pairs, pair_labels, X.shape[0])
+            similar_pairs, dissimilar_pairs = pairs[similar], pairs[~similar]
+        n_features = X.shape[1]
+        if self.n_components is not None and self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most the number of "
+                f"features, {n_features}."
+            )
+
+        X_used, similar_pairs, dissimilar_pairs, scale = _rescaled_rows(
+            X, similar_pairs, dissimilar_pairs
+        )
+        _check_pairs_informative(X_used, similar_pairs, dissimilar_pairs)
+        printer = VerbosePrinter(
+            self, [("Iteration", "d"), ("Objective", ".6e"), ("Step", ".2e"),
+                   ("Time(s)", ".2f")]
+        )
+        printer.start(
+            f"Fitting a {'diagonal' if self.diagonal else 'full'} metric on "
+            f"{X.shape[0]} samples, {n_features} features, "
+            f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
+        )
+        solver = _solve_diagonal if self.diagonal else _solve_full
+        values, vectors, objective, n_iter, converged = solver(
+            X_used, similar_pairs, dissimilar_pairs, self, printer
+        )
+
+        self.components_ = components_from_eigh(values, vectors, self.n_components)
+        self.components_ /= scale
+        self.n_iter_ = n_iter
+        printer.summary(
+            f"{'Converged' if converged else 'Stopped'} after {n_iter} iterations, "
+            f"objective {objective:.6e},"
+        )
+        if not converged:
+            warn_not_converged(self, self.max_iter)
+        return self
+
+
+def sample_label_pairs(y, n_pairs, rng):
+    """Sample similar (same class) and dissimilar (other class) pairs of rows.
+
+    The first point of a pair is drawn uniformly among the rows whose class has a
+    second member (similar pairs) or among all rows (dissimilar pairs); the second
+    uniformly among its class-mates, itself excluded, or among the rows of other
+    classes. Pairs are drawn with replacement.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,), int64 labels ``0..n_classes-1``
+    n_pairs : int
+        Number of pairs of each kind.
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    similar, dissimilar : ndarray of shape (n_pairs, 2), int64
+    """
+    order = np.argsort(y, kind="stable")
+    counts = np.bincount(y)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    n_samples = y.shape[0]
+
+    anchors = rng.choice(np.flatnonzero(counts[y] >= 2), size=n_pairs)
+    cls = y[anchors]
+    own_rank = np.empty(n_samples, dtype=np.int64)
+    own_rank[order] = np.arange(n_samples) - starts[y[order]]
+    offset = rng.randint(0, counts[cls] - 1)
+    offset += offset >= own_rank[anchors]
+    similar = np.column_stack((anchors, order[starts[cls] + offset]))
+
+    anchors = rng.randint(0, n_samples, size=n_pairs)
+    cls = y[anchors]
+    position = rng.randint(0, n_samples - counts[cls])
+    position += (position >= starts[cls]) * counts[cls]
+    dissimilar = np.column_stack((anchors, order[position]))
+    return similar.astype(np.int64), dissimilar.astype(np.int64)
+
+
+def _rescaled_rows(X, similar_pairs, dissimilar_pairs):
+    """Keep only the rows the pairs use, centred and divided by their largest value.
+
+    Returns the rescaled rows, both pair arrays re-indexed into them, and the scale
+    (so that ``components / scale`` applies to X as given).
+    """
+    used, inverse = np.unique(
+        np.concatenate((similar_pairs.ravel(), dissimilar_pairs.ravel())),
+        return_inverse=True,
+    )
+    X_used = X[used] - X[used].mean(axis=0)
+    scale = np.abs(X_used).max()
+    if scale == 0.0:
+        raise ValueError(
+            "all rows used by the pairs are identical; no metric can separate them."
+        )
+    X_used = np.ascontiguousarray(X_used / scale)
+    n_similar = similar_pairs.size
+    similar = inverse[:n_similar].reshape(-1, 2).astype(np.int64)
+    dissimilar = inverse[n_similar:].reshape(-1, 2).astype(np.int64)
+    return X_used, similar, dissimilar, scale
+
+
+def _check_pairs_informative(X, similar_pairs, dissimilar_pairs):
+    for kind, pairs in (("dissimilar", dissimilar_pairs), ("similar", similar_pairs)):
+        if not np.any(pair_sq_dists(X, pairs[:, 0], pairs[:, 1]) > 0.0):
+            raise ValueError(
+                f"every {kind} pair joins two identical rows, so the problem has no "
+                "solution; give pairs of distinct points."
+            )
+
+
+# ---------------------------------------------------------------------------------
+# Full M: projected gradient ascent
+# ---------------------------------------------------------------------------------
+
+
+def full_objective_grad(X, dissimilar_pairs, components):
+    """Objective ``g = sum_D |L (x_i - x_j)|`` and its gradient in M = L^T L.
+
+    ``dg/dM = sum_D (x_i - x_j)(x_i - x_j)^T / (2 |L (x_i - x_j)|)``; pairs at zero
+    distance contribute the zero subgradient.
+
+    Returns
+    -------
+    objective : float
+    gradient : ndarray of shape (d, d)
+    """
+    left, right = dissimilar_pairs[:, 0], dissimilar_pairs[:, 1]
+    dists = np.sqrt(pair_sq_dists(np.ascontiguousarray(X @ components.T), left, right))
+    safe = np.where(dists > 0.0, dists, 1.0)
+    weights = np.where(dists > 0.0, 0.5 / safe, 0.0)
+    return dists.sum(), weighted_outer_sum(X, left, right, weights)
+
+
+def similar_scatter(X, similar_pairs):
+    """Constraint matrix ``S = sum_S (x_i - x_j)(x_i - x_j)^T`` plus a tiny ridge."""
+    n_similar = similar_pairs.shape[0]
+    scatter = weighted_outer_sum(
+        X, similar_pairs[:, 0], similar_pairs[:, 1], np.ones(n_similar)
+    )
+    ridge = _RIDGE * np.trace(scatter) / scatter.shape[0]
+    return scatter + ridge * np.eye(scatter.shape[0])
+
+
+def project_feasible(M, scatter, max_proj):
+    """Project M onto ``{M PSD, <S, M> <= 1}``, then scale it onto ``<S, M> = 1``.
+
+    The Euclidean projection onto the intersection of the PSD cone and the
+    constraint's half-space is ``P(nu) = proj_PSD(M - nu S)`` for the multiplier
+    ``nu >= 0`` at which ``<S, P(nu)> = 1`` (or ``nu = 0`` if P(0) is inside): each
+    trial projects a half-space-shifted M onto the PSD cone (eigenvalues clipped),
+    and a bracketing root search on the decreasing ``<S, P(nu)>`` finds ``nu`` in
+    at most ``max_proj`` trials. The objective grows with the scale of M, so the
+    result is finally scaled onto the boundary ``<S, M> = 1``, which keeps it PSD.
+
+    Returns
+    -------
+    M : ndarray of shape (d, d), PSD with ``<S, M> = 1``
+    eigenvalues, eigenvectors : its eigen-decomposition, eigenvalues descending
+    """
+    scatter_sq = np.sum(scatter * scatter)
+
+    def shifted(nu):
+        return project_psd(M - nu * scatter)
+
+    # P(0) scaled onto the boundary is feasible: the fallback if no trial lands
+    # inside with a non-zero M (a trial beyond the root can clip M to zero).
+    best = shifted(0.0)
+    excess = np.sum(scatter * best[0]) - 1.0
+    if excess > 0.0:
+        low, high = 0.0, max(excess, np.sum(scatter * M) - 1.0) / scatter_sq
+        n_proj = 1
+        while n_proj < max_proj:
+            n_proj += 1
+            candidate = shifted(high)
+            constraint = np.sum(scatter * candidate[0])
+            if constraint <= 1.0:
+                if constraint > 0.0:
+                    best = candidate
+                break
+            low, high = high, 2.0 * high
+        while n_proj < max_proj and high - low > _NU_RTOL * high:
+            n_proj += 1
+            middle = 0.5 * (low + high)
+            candidate = shifted(middle)
+            constraint = np.sum(scatter * candidate[0])
+            if constraint <= 1.0:
+                high = middle
+                if constraint > 0.0:
+                    best = candidate
+            else:
+                low = middle
+    M_psd, values, vectors = best
+    constraint = np.sum(scatter * M_psd)
+    if constraint > 0.0:
+        M_psd = M_psd / constraint
+        values = values / constraint
+    return M_psd, values, vectors
+
+
+def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
+    scatter = similar_scatter(X, similar_pairs)
+    scatter_sq = np.sum(scatter * scatter)
+    M, values, vectors = project_feasible(
+        np.eye(X.shape[1]) / np.trace(scatter), scatter, params.max_proj
+    )
+    objective, gradient = full_objective_grad(
+        X, dissimilar_pairs, components_from_eigh(values, vectors)
+    )
+    step = _STEP_INIT
+    converged = False
+    n_iter = 0
+    while n_iter < params.max_iter and not converged:
+        n_iter += 1
+        # Ascend along the objective's gradient with the part along the constraint's
+        # gradient (S, constant) removed: the constraint is active at the optimum.
+        direction = gradient - (np.sum(gradient * scatter) / scatter_sq) * scatter
+        direction_norm = np.linalg.norm(direction)
+        if direction_norm == 0.0:
+            converged = True
+            break
+        direction *= np.linalg.norm(M) / direction_norm
+        while True:
+            trial = project_feasible(
+                M + step * direction, scatter, params.max_proj
+            )
+            trial_objective, trial_gradient = full_objective_grad(
+                X, dissimilar_pairs, components_from_eigh(trial[1], trial[2])
+            )
+            if np.isfinite(trial_objective) and trial_objective > objective:
+                break
+            step *= 0.5
+            if step < _STEP_MIN:
+                break
+        if step < _STEP_MIN:
+            converged = True  # no ascent direction left: a stationary point
+            break
+        gain = (trial_objective - objective) / max(abs(objective), 1e-300)
+        (M, values, vectors), objective = trial, trial_objective
+        gradient = trial_gradient
+        printer.row(n_iter, objective, step, printer.elapsed)
+        converged = gain < params.tol
+        step = min(step * _STEP_GROW, 1.0)
+    return values, vectors, objective, n_iter, converged
+
+
+# ---------------------------------------------------------------------------------
+# Diagonal M: projected Newton on the unconstrained convex form
+# ---------------------------------------------------------------------------------
+
+
+def diagonal_objective_grad_hess(similar_sq, dissimilar_sq_diffs, weights):
+    """``h(w) = s.w - log sum_D sqrt(D_p . w)``, its gradient and Hessian.
+
+    Parameters
+    ----------
+    similar_sq : ndarray of shape (d,)
+        ``s = sum_S (x_i - x_j)^2`` (element-wise), so that the first term is
+        ``sum_S |x_i - x_j|_w^2``.
+    dissimilar_sq_diffs : ndarray of shape (m, d)
+        Row p holds ``(x_i - x_j)^2`` of dissimilar pair p.
+    weights : ndarray of shape (d,), non-negative
+
+    Returns
+    -------
+    objective : float
+        ``+inf`` where every dissimilar distance is zero.
+    gradient : ndarray of shape (d,)
+    hessian : ndarray of shape (d, d)
+        ``(1/G) sum_p D_p D_p^T / (4 dist_p^3) + g g^T / G^2`` with
+        ``G = sum_p dist_p`` and ``g = sum_p D_p / (2 dist_p)``; positive
+        semi-definite, so h is convex.
+    """
+    dists = np.sqrt(np.maximum(dissimilar_sq_diffs @ weights, 0.0))
+    total = dists.sum()
+    if not total > 0.0:
+        d = weights.shape[0]
+        return np.inf, np.zeros(d), np.zeros((d, d))
+    active = dists > 0.0
+    rows = dissimilar_sq_diffs[active]
+    inv = 1.0 / dists[active]
+    spread_grad = rows.T @ (0.5 * inv)
+    objective = similar_sq @ weights - np.log(total)
+    gradient = similar_sq - spread_grad / total
+    hessian = (rows.T * (0.25 * inv**3)) @ rows / total
+    hessian += np.outer(spread_grad, spread_grad) / total**2
+    return objective, gradient, hessian
+
+
+def _newton_direction(gradient, hessian, free):
+    """Newton step on the free coordinates, steepest descent on the bound ones."""
+    direction = -gradient.copy()
+    if np.any(free):
+        sub = hessian[np.ix_(free, free)]
+        sub = sub + (1e-12 * max(np.trace(sub), 1e-300)) * np.eye(sub.shape[0])
+        try:
+            direction[free] = -np.linalg.solve(sub, gradient[free])
+        except np.linalg.LinAlgError:
+            direction[free] = -np.linalg.lstsq(sub, gradient[free], rcond=None)[0]
+    return direction
+
+
+def _solve_diagonal(X, similar_pairs, dissimilar_pairs, params, printer):
+    similar_sq = pair_sq_diffs(X, similar_pairs[:, 0], similar_pairs[:, 1]).sum(0)
+    similar_sq += _RIDGE * similar_sq.sum() / similar_sq.shape[0]
+    dissimilar_sq_diffs = pair_sq_diffs(X, dissimilar_pairs[:, 0], dissimilar_pairs[:, 1])
+    # Start from the identity at its best scale: h(c 1) is least at c = 1 / (2 s.1).
+    weights = np.full(X.shape[1], 0.5 / similar_sq.sum())
+    objective, gradient, hessian = diagonal_objective_grad_hess(
+        similar_sq, dissimilar_sq_diffs, weights
+    )
+    converged = False
+    n_iter = 0
+    while n_iter < params.max_iter and not converged:
+        n_iter += 1
+        bound = (weights <= 0.0) & (gradient > 0.0)
+        direction = _newton_direction(gradient, hessian, ~bound)
+        if np.dot(gradient, direction) >= 0.0:
+            direction = -gradient
+        step = 1.0
+        while True:
+            trial = np.maximum(weights + step * direction, 0.0)
+            trial_objective = diagonal_objective_grad_hess(
+                similar_sq, dissimilar_sq_diffs, trial
+            )
+            decrease = 1e-4 * np.dot(gradient, trial - weights)
+            if trial_objective[0] <= objective + decrease or step < _STEP_MIN:
+                break
+            step *= 0.5
+        change = objective - trial_objective[0]
+        if not change >= 0.0:  # no decrease possible (or a non-finite trial)
+            converged = True
+            break
+        weights = trial
+        objective, gradient, hessian = trial_objective
+        printer.row(n_iter, objective, step, printer.elapsed)
+        converged = change <= params.tol * max(1.0, abs(objective))
+    order = np.argsort(weights)[::-1]
+    values = weights[order]
+    vectors = np.eye(weights.shape[0])[:, order]
+    return values, vectors, objective, n_iter, converged
