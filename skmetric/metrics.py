@@ -1,0 +1,263 @@
+"""Retrieval metrics on embeddings, and scorers for transformer pipelines.
+
+Metric learning is also judged as retrieval: each query ranks the reference points by
+distance, and a good metric puts the query's own class first. The definitions follow
+Musgrave, Belongie & Lim, "A Metric Learning Reality Check" (ECCV 2020):
+
+- ``R`` of a query is the number of reference points of its class (the query itself
+  excluded when the queries are the references: leave-one-out);
+- precision@k is the fraction of the k nearest references that share its class;
+- R-precision is precision@R;
+- MAP@R is ``(1/R) sum_{i=1}^{R} P(i) [rank i is of the query's class]`` with P(i)
+  the precision at i: like R-precision, but rewarding correct results ranked first;
+- kNN accuracy is the accuracy of the majority vote of the k nearest references
+  (ties between classes go to the class whose nearest member ranks first).
+
+Ranks are by Euclidean distance in the embedding, ties broken by the reference's
+row order. Queries whose class has no other reference (R = 0) cannot be scored and
+are left out of the mean; if no query can be scored a ``ValueError`` says so.
+
+Distances are computed block by block through BLAS, so memory stays bounded for any
+number of points: about 64 MiB of distances and ranks at a time.
+"""
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_consistent_length
+
+from ._kernels import sq_dist_row_blocks
+
+__all__ = [
+    "knn_accuracy",
+    "map_at_r",
+    "precision_at_k",
+    "r_precision",
+    "RetrievalScorer",
+    "map_at_r_scorer",
+    "r_precision_scorer",
+    "precision_at_1_scorer",
+    "knn_accuracy_scorer",
+]
+
+
+def _check_retrieval_input(X, y, X_ref, y_ref):
+    X = check_array(X, dtype=np.float64, order="C")
+    y = np.asarray(y)
+    check_consistent_length(X, y)
+    check_classification_targets(y)
+    if (X_ref is None) != (y_ref is None):
+        raise ValueError("X_ref and y_ref must be given together, or neither.")
+    if X_ref is None:
+        if X.shape[0] < 2:
+            raise ValueError(
+                "leave-one-out retrieval needs at least 2 points; got "
+                f"{X.shape[0]}."
+            )
+        return X, y, X, y, True
+    X_ref = check_array(X_ref, dtype=np.float64, order="C")
+    y_ref = np.asarray(y_ref)
+    check_consistent_length(X_ref, y_ref)
+    if X_ref.shape[1] != X.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but X_ref has {X_ref.shape[1]}."
+        )
+    return X, y, X_ref, y_ref, False
+
+
+def _ranked_matches(X, y, X_ref, y_ref, leave_one_out, depth):
+    """Yield ``(start, stop, matches, labels)`` per block of queries.
+
+    ``matches[q, r]`` is True where the r-th nearest reference of query ``start + q``
+    has its class, ``labels[q, r]`` is that reference's label; both have ``depth``
+    columns (or fewer if there are fewer references).
+    """
+    for start, stop, dists in sq_dist_row_blocks(X, X_ref, 2**22):
+        if leave_one_out:
+            rows = np.arange(stop - start)
+            dists[rows, rows + start] = np.inf
+        order = np.argsort(dists, axis=1, kind="stable")
+        keep = min(depth, X_ref.shape[0] - int(leave_one_out))
+        labels = y_ref[order[:, :keep]]
+        yield start, stop, labels == y[start:stop, None], labels
+
+
+def _class_counts(y, y_ref, leave_one_out):
+    """R of every query: references of its class, itself excluded in leave-one-out."""
+    classes, counts = np.unique(y_ref, return_counts=True)
+    position = np.searchsorted(classes, y)
+    position = np.minimum(position, classes.shape[0] - 1)
+    found = classes[position] == y
+    R = np.where(found, counts[position], 0)
+    return R - int(leave_one_out)
+
+
+def _mean_over_scorable(values, R, name):
+    scorable = R > 0
+    if not np.any(scorable):
+        raise ValueError(
+            f"{name} needs at least one query whose class has another reference "
+            "point; every class here has a single point."
+        )
+    return float(np.mean(values[scorable]))
+
+
+def _retrieval_scores(X, y, X_ref, y_ref, statistic):
+    X, y, X_ref, y_ref, loo = _check_retrieval_input(X, y, X_ref, y_ref)
+    R = _class_counts(y, y_ref, loo)
+    depth = max(1, int(R.max()))
+    values = np.zeros(X.shape[0])
+    for start, stop, matches, _ in _ranked_matches(X, y, X_ref, y_ref, loo, depth):
+        values[start:stop] = statistic(matches, R[start:stop])
+    return values, R
+
+
+def _map_at_r_rows(matches, R):
+    ranks = np.arange(1, matches.shape[1] + 1)
+    within = ranks[None, :] <= R[:, None]
+    hits = matches & within
+    precision = np.cumsum(hits, axis=1) / ranks[None, :]
+    safe_R = np.maximum(R, 1)
+    return np.where(hits, precision, 0.0).sum(axis=1) / safe_R
+
+
+def _r_precision_rows(matches, R):
+    ranks = np.arange(1, matches.shape[1] + 1)
+    hits = matches & (ranks[None, :] <= R[:, None])
+    return hits.sum(axis=1) / np.maximum(R, 1)
+
+
+def map_at_r(X, y, *, X_ref=None, y_ref=None):
+    """Mean average precision at R (MAP@R) of the rows of X as queries.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_queries, n_components)
+        Embedded queries (for example ``estimator.transform(X_test)``).
+    y : array-like of shape (n_queries,)
+        Their class labels.
+    X_ref, y_ref : array-like of shape (n_references, n_components) and
+        (n_references,), default=None
+        The reference set ranked for each query. None: leave-one-out within X.
+
+    Returns
+    -------
+    score : float
+        In [0, 1]; 1 when every query's R nearest references are its class-mates.
+    """
+    values, R = _retrieval_scores(X, y, X_ref, y_ref, _map_at_r_rows)
+    return _mean_over_scorable(values, R, "map_at_r")
+
+
+def r_precision(X, y, *, X_ref=None, y_ref=None):
+    """R-precision: the fraction of each query's R nearest references of its class.
+
+    Parameters and returns as :func:`map_at_r`.
+    """
+    values, R = _retrieval_scores(X, y, X_ref, y_ref, _r_precision_rows)
+    return _mean_over_scorable(values, R, "r_precision")
+
+
+def precision_at_k(X, y, k=1, *, X_ref=None, y_ref=None):
+    """Precision@k: the fraction of each query's k nearest references of its class.
+
+    Parameters
+    ----------
+    X, y, X_ref, y_ref : as :func:`map_at_r`.
+    k : int, default=1
+        Number of nearest references looked at; at most the number of references
+        (less one in leave-one-out).
+
+    Returns
+    -------
+    score : float
+    """
+    X, y, X_ref, y_ref, loo = _check_retrieval_input(X, y, X_ref, y_ref)
+    available = X_ref.shape[0] - int(loo)
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= available:
+        raise ValueError(f"k must be an integer in [1, {available}]; got {k!r}.")
+    R = _class_counts(y, y_ref, loo)
+    values = np.zeros(X.shape[0])
+    for start, stop, matches, _ in _ranked_matches(X, y, X_ref, y_ref, loo, k):
+        values[start:stop] = matches.mean(axis=1)
+    return _mean_over_scorable(values, R, "precision_at_k")
+
+
+def knn_accuracy(X, y, n_neighbors=3, *, X_ref=None, y_ref=None):
+    """Accuracy of the k-nearest-neighbour majority vote.
+
+    With ``X_ref`` None each point is classified by its k nearest other points
+    (leave-one-out). Ties between classes go to the class whose nearest member
+    ranks first, so k=1 is plain nearest-neighbour.
+
+    Parameters
+    ----------
+    X, y, X_ref, y_ref : as :func:`map_at_r`.
+    n_neighbors : int, default=3
+
+    Returns
+    -------
+    accuracy : float
+    """
+    X, y, X_ref, y_ref, loo = _check_retrieval_input(X, y, X_ref, y_ref)
+    available = X_ref.shape[0] - int(loo)
+    if not isinstance(n_neighbors, (int, np.integer)) or not (
+        1 <= n_neighbors <= available
+    ):
+        raise ValueError(
+            f"n_neighbors must be an integer in [1, {available}]; got {n_neighbors!r}."
+        )
+    correct = 0
+    for start, stop, _, labels in _ranked_matches(
+        X, y, X_ref, y_ref, loo, n_neighbors
+    ):
+        for q in range(stop - start):
+            votes = labels[q]
+            values, first, counts = np.unique(votes, return_index=True,
+                                              return_counts=True)
+            best = counts == counts.max()
+            winner = values[best][np.argmin(first[best])]
+            correct += winner == y[start + q]
+    return correct / X.shape[0]
+
+
+class RetrievalScorer:
+    """A scorer ``scorer(estimator, X, y)`` for ``GridSearchCV(scoring=...)``.
+
+    It embeds X with ``estimator.transform`` (a fitted transformer, or a Pipeline
+    whose last step is one) and scores the embedding by leave-one-out retrieval
+    within X, so it works on the held-out fold of a cross-validation.
+
+    Parameters
+    ----------
+    metric : {'map_at_r', 'r_precision', 'precision_at_k', 'knn_accuracy'}
+    **kwargs : dict
+        Passed to the metric (``k`` or ``n_neighbors``).
+    """
+
+    _METRICS = {
+        "map_at_r": map_at_r,
+        "r_precision": r_precision,
+        "precision_at_k": precision_at_k,
+        "knn_accuracy": knn_accuracy,
+    }
+
+    def __init__(self, metric, **kwargs):
+        if metric not in self._METRICS:
+            raise ValueError(
+                f"metric must be one of {sorted(self._METRICS)}; got {metric!r}."
+            )
+        self.metric = metric
+        self.kwargs = kwargs
+
+    def __call__(self, estimator, X, y):
+        return self._METRICS[self.metric](estimator.transform(X), y, **self.kwargs)
+
+    def __repr__(self):
+        args = "".join(f", {key}={value!r}" for key, value in self.kwargs.items())
+        return f"RetrievalScorer({self.metric!r}{args})"
+
+
+map_at_r_scorer = RetrievalScorer("map_at_r")
+r_precision_scorer = RetrievalScorer("r_precision")
+precision_at_1_scorer = RetrievalScorer("precision_at_k", k=1)
+knn_accuracy_scorer = RetrievalScorer("knn_accuracy", n_neighbors=3)
