@@ -58,12 +58,18 @@ def components_from_eigh(values, vectors, n_components=None):
     """L with ``L^T L = V diag(values) V^T``, keeping the leading directions.
 
     Rows are ``sqrt(values[k]) * vectors[:, k]`` for the ``n_components`` largest
-    eigenvalues (negative ones clipped to zero).
+    eigenvalues (negative ones clipped to zero), each signed so that its entry of
+    largest magnitude is positive.
     """
     if n_components is None:
         n_components = values.shape[0]
     top = np.maximum(values[:n_components], 0.0)
-    return np.ascontiguousarray(np.sqrt(top)[:, None] * vectors[:, :n_components].T)
+    rows = vectors[:, :n_components].T
+    # Eigenvectors have no sign: make each row's largest entry positive, so equal
+    # metrics give equal components.
+    largest = rows[np.arange(rows.shape[0]), np.argmax(np.abs(rows), axis=1)]
+    rows = rows * np.where(largest < 0.0, -1.0, 1.0)[:, None]
+    return np.ascontiguousarray(np.sqrt(top)[:, None] * rows)
 
 
 def components_from_metric(M, n_components=None):

@@ -80,7 +80,6 @@ def test_xing_requires_y_or_pairs():
         ({"n_constraints": 0}, "The 'n_constraints' parameter"),
         ({"diagonal": "yes"}, "The 'diagonal' parameter"),
         ({"n_components": 0}, "The 'n_components' parameter"),
-        ({"max_proj": -3}, "The 'max_proj' parameter"),
     ],
 )
 def test_xing_rejects_bad_hyper_parameters(params, message):
