@@ -45,6 +45,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin):
     Subclasses set ``components_`` of shape (n_components, n_features) in ``fit``.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0]
@@ -61,11 +66,13 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin):
         -------
         X_embedded : ndarray of shape (n_samples, n_components)
             Euclidean distances between rows of ``X_embedded`` are the learned
-            Mahalanobis distances between rows of X.
+            Mahalanobis distances between rows of X. float32 input gives float32
+            output (the metric is learned in float64 either way); any other
+            numeric input gives float64.
         """
         check_is_fitted(self)
-        X = check_X(self, X, reset=False)
-        return X @ self.components_.T
+        X = check_X(self, X, reset=False, dtype=(np.float64, np.float32))
+        return X @ self.components_.T.astype(X.dtype, copy=False)
 
     def get_mahalanobis_matrix(self):
         """The learned Mahalanobis matrix ``M = components_.T @ components_``.

@@ -48,10 +48,12 @@ def check_params(estimator):
     )
 
 
-def check_X(estimator, X, *, reset=True):
+def check_X(estimator, X, *, reset=True, dtype=np.float64):
     """Validate X alone: float64, C-contiguous, finite, 2-D, at least 2 rows on fit.
 
     Sets ``n_features_in_`` (and ``feature_names_in_``) when ``reset`` is true.
+    ``dtype`` may list accepted dtypes (the first is the conversion target), as
+    ``transform`` does to keep float32 input in float32.
     Returns a new array whenever a conversion happens; the caller's array is never
     written to, and estimators copy before any in-place step.
     """
@@ -59,13 +61,13 @@ def check_X(estimator, X, *, reset=True):
         estimator,
         X,
         reset=reset,
-        dtype=np.float64,
+        dtype=dtype,
         order="C",
         ensure_min_samples=2 if reset else 1,
     )
 
 
-def check_X_y_classes(estimator, X, y, *, min_class_size=2):
+def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
     """Validate X and class labels y; encode y as ``0..n_classes-1``.
 
     Parameters
@@ -77,6 +79,9 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2):
     min_class_size : int, default=2
         Smallest number of samples a class may have. A class with fewer samples
         raises a ``ValueError`` that states the counts.
+    reset : bool, default=True
+        Set ``n_features_in_`` from X; False checks X against it instead (for
+        ``partial_fit`` after a first fit).
 
     Returns
     -------
@@ -86,7 +91,8 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2):
         The original labels, ``classes[y_encoded]`` gives y back.
     """
     X, y = validate_data(
-        estimator, X, y, dtype=np.float64, order="C", ensure_min_samples=2
+        estimator, X, y, reset=reset, dtype=np.float64, order="C",
+        ensure_min_samples=2,
     )
     check_classification_targets(y)
     classes, y_encoded = np.unique(y, return_inverse=True)

@@ -229,6 +229,9 @@ def test_xing_accepts_float32_and_lists_and_leaves_input_unchanged():
     a = MahalanobisXing(random_state=0).fit(X32, y)
     b = MahalanobisXing(random_state=0).fit(X.tolist(), y.tolist())
     assert_array_equal(X32, copy)
+    assert a.transform(X32).dtype == np.float32
+    assert a.transform(X).dtype == np.float64
+    assert a.transform(X.astype(int)).dtype == np.float64
     assert_allclose(a.components_, b.components_, rtol=1e-5, atol=1e-8)
 
 
