@@ -1,0 +1,1 @@
+"""Benchmarks for skmetric: shared data, peer and reporting helpers."""

@@ -1,0 +1,151 @@
+"""MahalanobisXing against plain Euclidean kNN and metric-learn's MMC_Supervised.
+
+Protocol: 5 stratified 70/30 splits (seed 0), ``StandardScaler`` fit on the training
+part, kNN with k = 3 on the transformed data. metric-learn runs in its own env
+(``python -m benchmarks.setup_peers --envs legacy``) as a subprocess, with the same
+number of constraints (``20 * n_classes**2`` similar and as many dissimilar pairs,
+its default and skmetric's). Prints one markdown table per dataset and a summary of
+the targets; ``--quick`` runs a seconds-long smoke version.
+
+    python -m benchmarks.bench_xing [--quick] [--datasets iris,wine] [--no-peers]
+        [--save PATH]
+"""
+
+import argparse
+import statistics
+
+from benchmarks._data import available_datasets, load_dataset, make_splits
+from benchmarks._harness import (
+    evaluate_estimator,
+    evaluate_peer,
+    library_versions,
+    markdown_table,
+    save_results,
+    summarize,
+)
+from skmetric import MahalanobisXing
+
+DATASETS = (
+    "iris",
+    "wine",
+    "breast_cancer",
+    "digits",
+    "segment",
+    "vehicle",
+    "ionosphere",
+    "sonar",
+    "balance",
+    "vowel",
+)
+PEER = "metric_learn.MMC_Supervised"
+
+
+def methods(n_classes):
+    """(label, skmetric factory or None, peer params or None) for every method."""
+    n_constraints = 20 * n_classes**2
+    return [
+        ("euclidean", lambda: None, None),
+        ("skmetric Xing full", lambda: MahalanobisXing(random_state=0), None),
+        (
+            "skmetric Xing diagonal",
+            lambda: MahalanobisXing(diagonal=True, random_state=0),
+            None,
+        ),
+        (
+            "metric-learn MMC full",
+            None,
+            {"n_constraints": n_constraints, "random_state": 0},
+        ),
+        (
+            "metric-learn MMC diagonal",
+            None,
+            {"n_constraints": n_constraints, "diagonal": True, "random_state": 0},
+        ),
+    ]
+
+
+def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
+    dataset = load_dataset(name)
+    splits = make_splits(
+        dataset, n_splits=n_splits, seed=0, use_predefined=False, max_train=max_train
+    )
+    records = []
+    for label, factory, peer_params in methods(dataset.n_classes):
+        if factory is not None:
+            records += evaluate_estimator(
+                factory, dataset, splits, 3, method=label, warmup=True
+            )
+        elif peers:
+            records += evaluate_peer(
+                PEER, peer_params, dataset, splits, 3, method=label, timeout=timeout
+            )
+    return records
+
+
+def target_summary(rows):
+    """Lines stating, per dataset, the accuracy and speed comparisons of the issue."""
+    by = {(r["dataset"], r["method"]): r for r in rows}
+    lines, ratios = [], []
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        euclid = by[(dataset, "euclidean")]["accuracy_mean"]
+        for form in ("full", "diagonal"):
+            ours = by.get((dataset, f"skmetric Xing {form}"))
+            peer = by.get((dataset, f"metric-learn MMC {form}"))
+            text = f"{dataset} {form}: skmetric {ours['accuracy_mean']:.4f}"
+            text += f" vs euclidean {euclid:.4f}"
+            if peer and peer["status"] == "ok":
+                ratio = peer["fit_time_median"] / ours["fit_time_median"]
+                ratios.append(ratio)
+                text += (
+                    f", metric-learn {peer['accuracy_mean']:.4f};"
+                    f" metric-learn time / skmetric time = {ratio:.1f}"
+                )
+            lines.append(text)
+    if ratios:
+        lines.append(
+            f"median time ratio over datasets and forms: "
+            f"{statistics.median(ratios):.1f}"
+        )
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 splits of iris and wine, no peers: a smoke test",
+    )
+    parser.add_argument("--datasets", default=None)
+    parser.add_argument("--n-splits", type=int, default=5)
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--save", default=None, help="write raw records (JSON, CSV)")
+    args = parser.parse_args(argv)
+
+    names = args.datasets.split(",") if args.datasets else list(DATASETS)
+    n_splits, peers = args.n_splits, not args.no_peers
+    if args.quick:
+        names, n_splits, peers = (
+            names[:2] if args.datasets else ["iris", "wine"],
+            2,
+            False,
+        )
+    found = set(available_datasets())
+    records = []
+    for name in names:
+        if name not in found:
+            print(f"\n{name}: not found (set SKMETRIC_DATA to the data folder)")
+            continue
+        new = run_dataset(name, n_splits=n_splits, peers=peers, timeout=args.timeout)
+        records += new
+        print(f"\n### {name}\n")
+        print(markdown_table(summarize(new), ratio_to="skmetric Xing full"), flush=True)
+    rows = summarize(records)
+    print("\n" + "\n".join(target_summary(rows)))
+    if args.save:
+        save_results(args.save, records, library_versions())
+
+
+if __name__ == "__main__":
+    main()
