@@ -75,11 +75,19 @@ def register(name, env, defaults=None):
 
 
 def _fit_transformer(estimator):
-    """Return ``fit(X, y)`` for a scikit-learn style transformer."""
+    """Return ``fit(X, y)`` for a scikit-learn style transformer.
+
+    ``extra`` holds ``n_iter`` and, for a learner exposing
+    ``get_mahalanobis_matrix`` on at most 100 features, the learned matrix as
+    nested lists (``metric``).
+    """
 
     def fit(X, y):
         estimator.fit(X, y)
-        return estimator.transform, {"n_iter": getattr(estimator, "n_iter_", None)}
+        extra = {"n_iter": getattr(estimator, "n_iter_", None)}
+        if hasattr(estimator, "get_mahalanobis_matrix") and X.shape[1] <= 100:
+            extra["metric"] = estimator.get_mahalanobis_matrix().tolist()
+        return estimator.transform, extra
 
     return fit
 

@@ -14,7 +14,9 @@ the targets; ``--quick`` runs a seconds-long smoke version.
 import argparse
 import statistics
 
-from benchmarks._data import available_datasets, load_dataset, make_splits
+import numpy as np
+
+from benchmarks._data import available_datasets, load_dataset, make_splits, scaled
 from benchmarks._harness import (
     evaluate_estimator,
     evaluate_peer,
@@ -24,6 +26,7 @@ from benchmarks._harness import (
     summarize,
 )
 from skmetric import MahalanobisXing
+from skmetric._xing import sample_label_pairs
 
 DATASETS = (
     "iris",
@@ -64,6 +67,66 @@ def methods(n_classes):
     ]
 
 
+def xing_objectives(X, y, metric):
+    """Xing's two objectives of a learned M, on fresh pairs (seed 12345).
+
+    Full form: ``sum_D |.|_M`` after scaling M onto ``sum_S |.|_M^2 = 1`` (higher is
+    better). Diagonal form: ``sum_S |.|_w^2 - log sum_D |.|_w`` of the diagonal w at
+    its best scale (lower is better). Both are scale-free, so any two solvers'
+    matrices compare.
+    """
+    n_pairs = 20 * (int(y.max()) + 1) ** 2
+    similar, dissimilar = sample_label_pairs(y, n_pairs, np.random.RandomState(12345))
+    ds = X[similar[:, 0]] - X[similar[:, 1]]
+    dd = X[dissimilar[:, 0]] - X[dissimilar[:, 1]]
+    constraint = np.einsum("ij,jk,ik->", ds, metric, ds)
+    full = np.sqrt(
+        np.maximum(np.einsum("ij,jk,ik->i", dd, metric / constraint, dd), 0.0)
+    ).sum()
+    w = np.diag(metric)
+    similar_w = (ds**2 @ w).sum()
+    scale = 0.5 / similar_w
+    diagonal = scale * similar_w - np.log(
+        np.sqrt(scale * np.maximum(dd**2 @ w, 0.0)).sum()
+    )
+    return full, diagonal
+
+
+def objective_lines(dataset, split, records):
+    """Objectives reached on the first split by skmetric, metric-learn, identity."""
+    train, test = split
+    X_train, _ = scaled(dataset.X[train], dataset.X[test])
+    y_train = dataset.y[train]
+    lines = []
+    for form, diagonal in (("full", False), ("diagonal", True)):
+        ours = MahalanobisXing(diagonal=diagonal, random_state=0).fit(X_train, y_train)
+        values = {
+            "skmetric": ours.get_mahalanobis_matrix(),
+            "identity": np.eye(X_train.shape[1]),
+        }
+        peer = next(
+            (
+                r
+                for r in records
+                if r["method"] == f"metric-learn MMC {form}"
+                and r["split"] == 0
+                and r["status"] == "ok"
+                and "metric" in r["extra"]
+            ),
+            None,
+        )
+        if peer is not None:
+            values["metric-learn"] = np.asarray(peer["extra"]["metric"])
+        index = 1 if diagonal else 0
+        cells = ", ".join(
+            f"{name} {xing_objectives(X_train, y_train, M)[index]:.4f}"
+            for name, M in values.items()
+        )
+        better = "lower" if diagonal else "higher"
+        lines.append(f"{dataset.name} {form} objective ({better} is better): {cells}")
+    return lines
+
+
 def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
     dataset = load_dataset(name)
     splits = make_splits(
@@ -79,7 +142,7 @@ def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
             records += evaluate_peer(
                 PEER, peer_params, dataset, splits, 3, method=label, timeout=timeout
             )
-    return records
+    return records, objective_lines(dataset, splits[0], records)
 
 
 def target_summary(rows):
@@ -132,17 +195,21 @@ def main(argv=None):
             False,
         )
     found = set(available_datasets())
-    records = []
+    records, all_objectives = [], []
     for name in names:
         if name not in found:
             print(f"\n{name}: not found (set SKMETRIC_DATA to the data folder)")
             continue
-        new = run_dataset(name, n_splits=n_splits, peers=peers, timeout=args.timeout)
+        new, objectives = run_dataset(
+            name, n_splits=n_splits, peers=peers, timeout=args.timeout
+        )
         records += new
+        all_objectives += objectives
         print(f"\n### {name}\n")
         print(markdown_table(summarize(new), ratio_to="skmetric Xing full"), flush=True)
+        print("\n".join(objectives), flush=True)
     rows = summarize(records)
-    print("\n" + "\n".join(target_summary(rows)))
+    print("\n" + "\n".join(target_summary(rows) + all_objectives))
     if args.save:
         save_results(args.save, records, library_versions())
 

@@ -439,6 +439,12 @@ def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
 # ---------------------------------------------------------------------------------
 
 
+def diagonal_objective(similar_sq, dissimilar_sq_diffs, weights):
+    """``h(w) = s.w - log sum_D sqrt(D_p . w)`` alone, for the line search."""
+    total = np.sqrt(np.maximum(dissimilar_sq_diffs @ weights, 0.0)).sum()
+    return similar_sq @ weights - np.log(total) if total > 0.0 else np.inf
+
+
 def diagonal_objective_grad_hess(similar_sq, dissimilar_sq_diffs, weights):
     """``h(w) = s.w - log sum_D sqrt(D_p . w)``, its gradient and Hessian.
 
@@ -510,19 +516,19 @@ def _solve_diagonal(X, similar_pairs, dissimilar_pairs, params, printer):
         step = 1.0
         while True:
             trial = np.maximum(weights + step * direction, 0.0)
-            trial_objective = diagonal_objective_grad_hess(
-                similar_sq, dissimilar_sq_diffs, trial
-            )
+            trial_objective = diagonal_objective(similar_sq, dissimilar_sq_diffs, trial)
             decrease = 1e-4 * np.dot(gradient, trial - weights)
-            if trial_objective[0] <= objective + decrease or step < _STEP_MIN:
+            if trial_objective <= objective + decrease or step < _STEP_MIN:
                 break
             step *= 0.5
-        change = objective - trial_objective[0]
+        change = objective - trial_objective
         if not change >= 0.0:  # no decrease possible (or a non-finite trial)
             converged = True
             break
         weights = trial
-        objective, gradient, hessian = trial_objective
+        objective, gradient, hessian = diagonal_objective_grad_hess(
+            similar_sq, dissimilar_sq_diffs, weights
+        )
         printer.row(n_iter, objective, step, printer.elapsed)
         converged = change <= params.tol * max(1.0, abs(objective))
     return np.diag(weights), objective, n_iter, converged

@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose
 from skmetric._init import components_from_metric
 from skmetric._xing import (
     _newton_direction,
+    diagonal_objective,
     diagonal_objective_grad_hess,
     full_objective_grad,
 )
@@ -58,6 +59,8 @@ def test_xing_diagonal_gradient_and_hessian_match_finite_differences(seed):
     )
     expected = similar_sq @ weights - np.log(np.sqrt(dissimilar @ weights).sum())
     assert_allclose(objective, expected, rtol=1e-12)
+    assert_allclose(diagonal_objective(similar_sq, dissimilar, weights), expected,
+                    rtol=1e-12)
     h = 1e-6
     d = weights.shape[0]
     numeric_grad = np.empty(d)
