@@ -5,8 +5,10 @@ different-class points are far; each is a scikit-learn transformer that drops in
 a ``Pipeline`` before ``KNeighborsClassifier``.
 """
 
+from ._lmnn import LMNN
 from ._xing import MahalanobisXing
+from .deep import DeepSiamese, DeepTriplet
 
 __version__ = "0.1.0"
 
-__all__ = ["MahalanobisXing", "__version__"]
+__all__ = ["DeepSiamese", "DeepTriplet", "LMNN", "MahalanobisXing", "__version__"]

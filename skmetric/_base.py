@@ -10,7 +10,7 @@ import time
 import warnings
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -39,10 +39,13 @@ class MahalanobisDistance:
         return f"MahalanobisDistance(n_components={n_components}, n_features={n_features})"
 
 
-class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin):
+class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """Everything that follows from a fitted ``components_`` matrix L.
 
     Subclasses set ``components_`` of shape (n_components, n_features) in ``fit``.
+    The mixin derives from ``TransformerMixin`` so that scikit-learn wraps the
+    ``transform`` defined here for ``set_output`` (it only wraps methods that a
+    subclass of ``TransformerMixin`` defines itself).
     """
 
     def __sklearn_tags__(self):

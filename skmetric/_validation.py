@@ -94,8 +94,15 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
         estimator, X, y, reset=reset, dtype=np.float64, order="C",
         ensure_min_samples=2,
     )
-    check_classification_targets(y)
-    classes, y_encoded = np.unique(y, return_inverse=True)
+    try:
+        check_classification_targets(y)
+        classes, y_encoded = np.unique(y, return_inverse=True)
+    except TypeError as exc:  # labels that cannot be sorted: 'a' and 1, or None
+        kinds = ", ".join(sorted({type(label).__name__ for label in np.ravel(y)}))
+        raise TypeError(
+            f"y mixes labels of types that cannot be ordered ({kinds}); give labels "
+            "of one type, for example all strings or all integers."
+        ) from exc
     name = type(estimator).__name__
     labels = classes.tolist()  # native Python values for readable messages
     if classes.shape[0] < 2:

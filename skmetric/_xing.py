@@ -27,6 +27,10 @@ _RIDGE = 1e-8
 _STEP_INIT = 0.1
 _STEP_GROW = 1.5
 _STEP_MIN = 1e-10
+# Upper bound on the number of pairs of each kind: fit memory grows by about 220
+# bytes a pair (24 * n_features more for the diagonal form), so that a huge
+# n_constraints, or the default with thousands of classes, cannot exhaust memory.
+_MAX_CONSTRAINTS = 10**6
 
 
 class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
@@ -50,7 +54,9 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         a full M with projected gradient ascent.
     n_constraints : int, default=None
         With class labels: the number of similar pairs sampled, and also the
-        number of dissimilar pairs. None uses ``20 * n_classes ** 2``.
+        number of dissimilar pairs. None uses ``min(20 * n_classes ** 2,
+        10**6)``; at most ``10**6``, since fit memory grows with it (about 220
+        bytes a pair, plus ``24 * n_features`` with ``diagonal=True``).
         Ignored when explicit pairs are passed.
     max_iter : int, default=1000
         Maximum number of ascent (full) or Newton (diagonal) iterations.
@@ -133,7 +139,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "diagonal": ["boolean"],
-        "n_constraints": [Interval(Integral, 1, None, closed="left"), None],
+        "n_constraints": [Interval(Integral, 1, _MAX_CONSTRAINTS, closed="both"), None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
@@ -191,7 +197,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         if pairs is None:
             X, y_encoded, _ = check_X_y_classes(self, X, y)
             n_classes = int(y_encoded.max()) + 1
-            n_pairs = self.n_constraints or 20 * n_classes**2
+            n_pairs = self.n_constraints or min(20 * n_classes**2, _MAX_CONSTRAINTS)
             similar_pairs, dissimilar_pairs = sample_label_pairs(y_encoded, n_pairs, rng)
         else:
             X = check_X(self, X)

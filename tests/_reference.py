@@ -33,3 +33,186 @@ def weighted_outer_sum(X, left, right, weights):
 
 def pairwise_sq_dists(A, B):
     return ((A[:, None, :] - B[None, :, :]) ** 2).sum(axis=2)
+
+
+# ---------------------------------------------------------------------------------
+# Deep embeddings: losses and mining
+# ---------------------------------------------------------------------------------
+
+def _delta(D2, squared):
+    return D2 if squared else np.sqrt(D2)
+
+
+def sq_dist_weights_grad(E, W):
+    diffs = E[:, None, :] - E[None, :, :]
+    return 2.0 * np.einsum("ij,ijk->ik", W, diffs) - 2.0 * np.einsum(
+        "ij,ijk->jk", W, diffs
+    )
+
+
+def _valid_triplets(labels):
+    same = labels[:, None] == labels[None, :]
+    b = labels.shape[0]
+    valid = same[:, :, None] & ~same[:, None, :] & ~np.eye(b, dtype=bool)[:, :, None]
+    return valid
+
+
+def mine_triplets(D2, labels, margin, squared, miner):
+    """Miner codes as in skmetric._kernels: 0 all, 1 easy, 2 semihard, 3 hard,
+    4 batch_hard, 5 not easy. Returns (anchors, positives, negatives) in
+    lexicographic order."""
+    delta = _delta(D2, squared)
+    d_ap = delta[:, :, None]
+    d_an = delta[:, None, :]
+    valid = _valid_triplets(labels)
+    if miner == 4:
+        same = labels[:, None] == labels[None, :]
+        out = []
+        for a in range(labels.shape[0]):
+            pos = np.flatnonzero(same[a] & (np.arange(labels.shape[0]) != a))
+            neg = np.flatnonzero(~same[a])
+            if pos.size and neg.size:
+                out.append((a, pos[np.argmax(D2[a, pos])], neg[np.argmin(D2[a, neg])]))
+        out = np.array(out, dtype=np.int64).reshape(-1, 3)
+        return out[:, 0], out[:, 1], out[:, 2]
+    keep = {
+        0: np.ones_like(valid),
+        1: d_an > d_ap + margin,
+        2: (d_ap < d_an) & (d_an <= d_ap + margin),
+        3: d_an <= d_ap,
+        5: d_an <= d_ap + margin,
+    }[miner]
+    return np.nonzero(valid & keep)
+
+
+def distance_weighted_probabilities(D2, labels, anchor, positive, margin, squared,
+                                    n_dims, min_distance):
+    """Probability of each row as the negative of (anchor, positive)."""
+    delta = _delta(D2, squared)
+    d = np.sqrt(D2[anchor])
+    clipped = np.maximum(d, min_distance)
+
+    def log_q(x):
+        return (n_dims - 2) * np.log(x) + 0.5 * (n_dims - 3) * np.log(1 - x**2 / 4)
+
+    log_w = np.minimum(-log_q(min_distance), -log_q(clipped))
+    allowed = (labels != labels[anchor]) & (delta[anchor] < delta[anchor, positive]
+                                            + margin)
+    if not allowed.any():
+        return np.zeros_like(d)
+    log_w = np.where(allowed, log_w, -np.inf)
+    w = np.exp(log_w - log_w[allowed].max())
+    return w / w.sum()
+
+
+def _half_inverse(d):
+    # d(delta)/d(D2) = 1 / (2 delta), taken as 0 at delta = 0.
+    return np.where(d > 0, 0.5 / np.where(d > 0, d, 1.0), 0.0)
+
+
+def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
+    delta = _delta(D2, squared)
+    h = delta[anchors, positives] - delta[anchors, negatives] + margin
+    active = h > 0
+    n_active = int(active.sum())
+    W = np.zeros_like(D2)
+    if n_active == 0:
+        return 0.0, 0, W
+    if squared:
+        cp = np.ones(active.sum())
+        cn = -np.ones(active.sum())
+    else:
+        cp = _half_inverse(delta[anchors, positives][active])
+        cn = -_half_inverse(delta[anchors, negatives][active])
+    np.add.at(W, (anchors[active], positives[active]), cp)
+    np.add.at(W, (anchors[active], negatives[active]), cn)
+    return h[active].sum() / n_active, n_active, W / n_active
+
+
+def contrastive_pairs(labels, negative_scores):
+    left, right, similar = [], [], []
+    b = labels.shape[0]
+    for i in range(b):
+        pos = [j for j in range(b) if j != i and labels[j] == labels[i]]
+        neg = [j for j in range(b) if labels[j] != labels[i]]
+        neg = sorted(neg, key=lambda j: (negative_scores[i, j], j))[: len(pos)]
+        left += [i] * (len(pos) + len(neg))
+        right += pos + neg
+        similar += [1] * len(pos) + [0] * len(neg)
+    return (np.array(left, dtype=np.int64), np.array(right, dtype=np.int64),
+            np.array(similar, dtype=np.int64))
+
+
+def contrastive_loss_weights(D2, left, right, similar, margin):
+    d = np.sqrt(D2[left, right])
+    pos = similar == 1
+    neg = ~pos & (d < margin)
+    loss = 0.0
+    W = np.zeros_like(D2)
+    if pos.any():
+        loss += np.mean(d[pos] ** 2)
+        np.add.at(W, (left[pos], right[pos]), 1.0 / pos.sum())
+    if neg.any():
+        loss += np.mean((margin - d[neg]) ** 2)
+        coef = 1.0 - margin * 2.0 * _half_inverse(d[neg])
+        coef = np.where(d[neg] > 0, coef, 0.0)
+        np.add.at(W, (left[neg], right[neg]), coef / neg.sum())
+    return loss, int(pos.sum() + neg.sum()), W
+
+
+# ---------------------------------------------------------------------------------
+# LMNN
+# ---------------------------------------------------------------------------------
+
+
+def impostor_pairs_from_gram(gram, row_sq, col_sq, row_radius, col_radius,
+                             row_index, col_index):
+    D = np.maximum(row_sq[:, None] + col_sq[None, :] - 2.0 * gram, 0.0)
+    n_rows, n_cols = D.shape
+    rows = np.broadcast_to(row_index[:, None], (n_rows, n_cols))
+    cols = np.broadcast_to(col_index[None, :], (n_rows, n_cols))
+    # In scan order: row-major over the block, the row point's pair first.
+    anchors = np.stack((rows, cols), axis=2)
+    impostors = np.stack((cols, rows), axis=2)
+    hits = np.stack((D < row_radius[:, None], D < col_radius[None, :]), axis=2)
+    return anchors[hits], impostors[hits]
+
+
+def lmnn_push_loss_weights(target_dists, target_ptr, impostor_anchor,
+                           impostor_dists, squared):
+    counts = np.diff(target_ptr)[impostor_anchor]
+    pair = np.repeat(np.arange(impostor_anchor.shape[0]), counts)
+    starts = np.repeat(target_ptr[impostor_anchor], counts)
+    target = starts + np.arange(pair.shape[0]) - np.repeat(np.cumsum(counts) - counts,
+                                                           counts)
+    margin = 1.0 + target_dists[target] - impostor_dists[pair]
+    active = margin > 0.0
+    loss = np.where(active, margin ** 2 if squared else margin, 0.0)
+    slope = np.where(active, 2.0 * margin if squared else 1.0, 0.0)
+    target_weights = np.bincount(target, slope, minlength=target_dists.shape[0])
+    impostor_weights = -np.bincount(pair, slope, minlength=impostor_anchor.shape[0])
+    return loss.sum(), target_weights, impostor_weights, int(active.sum())
+
+
+def lmnn_objective(components, X, y, targets, push_weight, squared):
+    """LMNN loss and gradient in L over every triplet, from the formula.
+
+    ``targets`` is a list of (i, j) target pairs; every l of another class than i
+    is a candidate impostor. Returns ``(loss, grad)`` with grad of shape of L.
+    """
+    n = X.shape[0]
+    loss = 0.0
+    outer = np.zeros((X.shape[1], X.shape[1]))
+    for i, j in targets:
+        v = X[i] - X[j]
+        d_ij = np.sum((components @ v) ** 2)
+        loss += (1.0 - push_weight) * d_ij
+        outer += (1.0 - push_weight) * np.outer(v, v)
+        for l in np.flatnonzero(y != y[i]):
+            w = X[i] - X[l]
+            margin = 1.0 + d_ij - np.sum((components @ w) ** 2)
+            if margin > 0.0:
+                loss += push_weight * (margin ** 2 if squared else margin)
+                slope = push_weight * (2.0 * margin if squared else 1.0)
+                outer += slope * (np.outer(v, v) - np.outer(w, w))
+    return loss / n, 2.0 * components @ outer / n

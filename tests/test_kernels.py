@@ -130,3 +130,209 @@ def test_sq_dist_row_blocks_cover_all_rows(block_elements):
         seen.extend(range(start, stop))
     assert seen == list(range(23))
     assert_allclose(full, ref.pairwise_sq_dists(A, B), rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------
+# Deep embeddings: losses and mining
+# ---------------------------------------------------------------------------------
+
+def _batch(rng, b, k, n_classes, kind="normal"):
+    E = _data(rng, b, k, kind) if kind != "large" else rng.normal(size=(b, k))
+    E /= np.maximum(np.linalg.norm(E, axis=1, keepdims=True), 1e-300)
+    if kind == "zeros":
+        E[::3] = 0.0
+    labels = rng.integers(0, n_classes, size=b).astype(np.int64)
+    return np.ascontiguousarray(E), labels
+
+
+BATCHES = [(1, 2, 1), (2, 3, 2), (9, 4, 3), (40, 8, 5)]
+DEEP_KINDS = ["normal", "duplicates", "zeros"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+def test_sq_dist_weights_grad_matches_reference(seed, b, k, n_classes):
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(b, k))
+    W = rng.normal(size=(b, b))
+    assert_allclose(kernels.sq_dist_weights_grad(E, W), ref.sq_dist_weights_grad(E, W),
+                    rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+@pytest.mark.parametrize("kind", DEEP_KINDS)
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("miner", range(6))
+def test_mine_triplets_matches_reference(seed, b, k, n_classes, kind, squared, miner):
+    rng = np.random.default_rng(seed)
+    E, labels = _batch(rng, b, k, n_classes, kind)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    copies = D2.copy(), labels.copy()
+    got = kernels.mine_triplets(D2, labels, 0.3, squared, miner)
+    expected = ref.mine_triplets(D2, labels, 0.3, squared, miner)
+    for g, e in zip(got, expected):
+        assert g.dtype == np.int64
+        assert_array_equal(g, e)
+    assert_array_equal(D2, copies[0])
+    assert_array_equal(labels, copies[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+@pytest.mark.parametrize("kind", DEEP_KINDS)
+@pytest.mark.parametrize("squared", [False, True])
+def test_triplet_loss_weights_matches_reference(seed, b, k, n_classes, kind, squared):
+    rng = np.random.default_rng(seed)
+    E, labels = _batch(rng, b, k, n_classes, kind)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    a, p, n = (np.ascontiguousarray(x) for x in ref.mine_triplets(D2, labels, 0.0,
+                                                                   squared, 0))
+    loss, n_active, W = kernels.triplet_loss_weights(D2, a, p, n, 0.4, squared)
+    e_loss, e_active, e_W = ref.triplet_loss_weights(D2, a, p, n, 0.4, squared)
+    assert n_active == e_active
+    assert_allclose(loss, e_loss, rtol=1e-10, atol=1e-15)
+    assert_allclose(W, e_W, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+@pytest.mark.parametrize("hard", [False, True])
+def test_contrastive_pairs_matches_reference(seed, b, k, n_classes, hard):
+    rng = np.random.default_rng(seed)
+    E, labels = _batch(rng, b, k, n_classes)
+    scores = kernels.pairwise_sq_dists(E, E) if hard else rng.random((b, b))
+    got = kernels.contrastive_pairs(labels, scores)
+    for g, e in zip(got, ref.contrastive_pairs(labels, scores)):
+        assert g.dtype == np.int64
+        assert_array_equal(g, e)
+    left, right, similar = got
+    # Balanced: every anchor gets as many negatives as positives (if there are).
+    for i in range(b):
+        mine = left == i
+        n_neg_available = int(np.sum(labels != labels[i]))
+        assert (similar[mine] == 0).sum() == min((similar[mine] == 1).sum(),
+                                                 n_neg_available)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+@pytest.mark.parametrize("kind", ["normal", "zeros"])
+def test_contrastive_loss_weights_matches_reference(seed, b, k, n_classes, kind):
+    rng = np.random.default_rng(seed)
+    E, labels = _batch(rng, b, k, n_classes, kind)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    left, right, similar = kernels.contrastive_pairs(labels, rng.random((b, b)))
+    got = kernels.contrastive_loss_weights(D2, left, right, similar, 1.2)
+    expected = ref.contrastive_loss_weights(D2, left, right, similar, 1.2)
+    assert got[1] == expected[1]
+    assert_allclose(got[0], expected[0], rtol=1e-10, atol=1e-15)
+    assert_allclose(got[2], expected[2], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, k, n_classes", BATCHES)
+@pytest.mark.parametrize("squared", [False, True])
+def test_distance_weighted_triplets_are_valid_and_reproducible(seed, b, k, n_classes,
+                                                               squared):
+    rng = np.random.default_rng(seed)
+    E, labels = _batch(rng, b, k, n_classes)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    uniforms = rng.random((b, b))
+    a, p, n = kernels.distance_weighted_triplets(D2, labels, 0.5, squared, k, 0.5,
+                                                 uniforms)
+    assert_array_equal((a, p, n), kernels.distance_weighted_triplets(
+        D2, labels, 0.5, squared, k, 0.5, uniforms))
+    assert np.all(labels[a] == labels[p]) and np.all(a != p)
+    assert np.all(labels[n] != labels[a])
+    # Every pair with an allowed negative gets exactly one, drawn from its support.
+    for anchor in range(b):
+        for positive in range(b):
+            if anchor == positive or labels[anchor] != labels[positive]:
+                continue
+            probs = ref.distance_weighted_probabilities(
+                D2, labels, anchor, positive, 0.5, squared, k, 0.5)
+            mine = (a == anchor) & (p == positive)
+            assert mine.sum() == int(probs.sum() > 0)
+            if mine.any():
+                assert probs[n[mine][0]] > 0
+
+
+# ---------------------------------------------------------------------------------
+# LMNN
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_rows, n_cols, d", [(1, 1, 1), (3, 7, 2), (40, 90, 5)])
+@pytest.mark.parametrize("kind", ["normal", "duplicates", "zeros"])
+def test_impostor_pairs_from_gram_matches_reference(seed, n_rows, n_cols, d, kind):
+    rng = np.random.default_rng(seed)
+    A = _data(rng, n_rows, d, kind)
+    B = _data(rng, n_cols, d, kind)
+    gram = A @ B.T
+    row_sq, col_sq = kernels.row_sq_norms(A), kernels.row_sq_norms(B)
+    row_radius = rng.uniform(0.0, 3.0 * d, size=n_rows)
+    col_radius = rng.uniform(0.0, 3.0 * d, size=n_cols)
+    row_index = rng.permutation(1000)[:n_rows].astype(np.int64)
+    col_index = rng.permutation(1000)[:n_cols].astype(np.int64) + 1000
+    args = (gram, row_sq, col_sq, row_radius, col_radius, row_index, col_index)
+    copies = [a.copy() for a in args]
+    anchors, impostors = kernels.impostor_pairs_from_gram(*args)
+    expected = ref.impostor_pairs_from_gram(*args)
+    assert anchors.dtype == impostors.dtype == np.int64
+    assert_array_equal(anchors, expected[0])
+    assert_array_equal(impostors, expected[1])
+    for original, copy in zip(args, copies):
+        assert_array_equal(original, copy)
+
+
+def test_impostor_pairs_from_gram_grows_its_buffer():
+    # Every pair is inside both radii: 2 * 300 * 300 pairs, far beyond the
+    # starting capacity.
+    rng = np.random.default_rng(0)
+    A, B = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
+    anchors, impostors = kernels.impostor_pairs_from_gram(
+        A @ B.T, kernels.row_sq_norms(A), kernels.row_sq_norms(B),
+        np.full(300, 1e9), np.full(300, 1e9), np.arange(300), np.arange(300, 600),
+    )
+    assert anchors.shape == impostors.shape == (2 * 300 * 300,)
+    assert_array_equal(anchors[:4], [0, 300, 0, 301])
+
+
+def _lmnn_push_inputs(rng, n, k_max, m):
+    counts = rng.integers(0, k_max + 1, size=n)
+    target_ptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    target_dists = rng.uniform(0.0, 4.0, size=target_ptr[-1])
+    anchors = rng.integers(0, n, size=m).astype(np.int64)
+    impostor_dists = rng.uniform(0.0, 6.0, size=m)
+    return target_dists, target_ptr, anchors, impostor_dists
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, k_max, m",
+                         [(1, 1, 1), (5, 3, 0), (6, 3, 20), (50, 4, 500)])
+@pytest.mark.parametrize("squared", [False, True])
+def test_lmnn_push_loss_weights_matches_reference(seed, n, k_max, m, squared):
+    rng = np.random.default_rng(seed)
+    args = _lmnn_push_inputs(rng, n, k_max, m)
+    copies = [a.copy() for a in args]
+    got = kernels.lmnn_push_loss_weights(*args, squared)
+    expected = ref.lmnn_push_loss_weights(*args, squared)
+    assert_allclose(got[0], expected[0], rtol=1e-12, atol=1e-12)
+    assert_allclose(got[1], expected[1], rtol=1e-12, atol=1e-12)
+    assert_allclose(got[2], expected[2], rtol=1e-12, atol=1e-12)
+    assert got[3] == expected[3]
+    for original, copy in zip(args, copies):
+        assert_array_equal(original, copy)
+
+
+def test_lmnn_push_loss_weights_ignores_margins_at_or_below_zero():
+    target_ptr = np.array([0, 1], dtype=np.int64)
+    loss, target_w, impostor_w, n_active = kernels.lmnn_push_loss_weights(
+        np.array([1.0]), target_ptr, np.zeros(3, dtype=np.int64),
+        np.array([2.0, 3.0, 1.5]), False,
+    )
+    assert (loss, n_active) == (0.5, 1)
+    assert_array_equal(target_w, [1.0])
+    assert_array_equal(impostor_w, [0.0, 0.0, -1.0])

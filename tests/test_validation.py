@@ -1,6 +1,7 @@
 """Bad input gets a clear ValueError or TypeError naming the problem."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -154,3 +155,249 @@ def test_pair_distance_rejects_wrong_shape():
     with pytest.raises(ValueError, match=re.escape("pairs must have shape "
                                                    "(n_pairs, 2, 3); got shape (4, 3)")):
         model.pair_distance(X[:4])
+
+
+# ---------------------------------------------------------------------------------
+# Deep embeddings
+# ---------------------------------------------------------------------------------
+
+from skmetric.deep import DeepSiamese, DeepTriplet  # noqa: E402
+
+DEEP = pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
+DEEP_FAST = dict(hidden_layer_sizes=(4,), n_components=2, max_iter=1)
+
+
+@DEEP
+def test_deep_rejects_singleton_class(Estimator):
+    X, y = _data()
+    y[0] = 5
+    with pytest.raises(ValueError, match=re.escape(
+            f"{Estimator.__name__} needs at least 2 samples in every class; these "
+            "classes have fewer (5: 1).")):
+        Estimator(**DEEP_FAST).fit(X, y)
+
+
+@DEEP
+def test_deep_rejects_batch_smaller_than_two_classes(Estimator):
+    X, y = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "batch_size=7 is smaller than two classes' worth of points "
+            "(2 * n_samples_per_class = 8); mining needs positives and negatives in "
+            "every batch.")):
+        Estimator(batch_size=7, n_samples_per_class=4, **DEEP_FAST).fit(X, y)
+
+
+@DEEP
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_deep_rejects_non_finite_X(Estimator, value):
+    X, y = _data()
+    X[2, 0] = value
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        Estimator(**DEEP_FAST).fit(X, y)
+
+
+def test_deep_triplet_rejects_unknown_miner():
+    X, y = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "The 'miner' parameter of DeepTriplet must be a str among")) as info:
+        DeepTriplet(miner="semi-hard", **DEEP_FAST).fit(X, y)
+    assert "'semihard'" in str(info.value) and "Got 'semi-hard'" in str(info.value)
+
+
+def test_deep_triplet_distance_weighted_needs_normalize():
+    X, y = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "miner='distance_weighted' samples by the distance distribution on the "
+            "unit sphere and needs normalize=True.")):
+        DeepTriplet(miner="distance_weighted", normalize=False, **DEEP_FAST).fit(X, y)
+
+
+@DEEP
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"hidden_layer_sizes": (4, 0)}, "hidden_layer_sizes must hold positive "
+                                         "integers; got (4, 0)."),
+        ({"hidden_layer_sizes": (2.5,)}, "hidden_layer_sizes must hold positive "
+                                         "integers; got (2.5,)."),
+        ({"hidden_layer_sizes": 0}, "The 'hidden_layer_sizes' parameter"),
+        ({"activation": "sigmoid"}, "The 'activation' parameter"),
+        ({"solver": "lbfgs"}, "The 'solver' parameter"),
+        ({"margin": 0.0}, "The 'margin' parameter"),
+        ({"learning_rate_init": 0.0}, "The 'learning_rate_init' parameter"),
+        ({"batch_size": 1}, "The 'batch_size' parameter"),
+        ({"n_samples_per_class": 1}, "The 'n_samples_per_class' parameter"),
+        ({"validation_fraction": 1.0}, "The 'validation_fraction' parameter"),
+        ({"max_iter": 0}, "The 'max_iter' parameter"),
+        ({"n_components": 0}, "The 'n_components' parameter"),
+    ],
+)
+def test_deep_rejects_bad_hyper_parameters(Estimator, params, message):
+    X, y = _data()
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        Estimator(**{**DEEP_FAST, **params}).fit(X, y)
+
+
+@DEEP
+def test_deep_rejects_missing_y(Estimator):
+    X, _ = _data()
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        Estimator(**DEEP_FAST).fit(X)
+
+
+@DEEP
+def test_deep_early_stopping_needs_held_out_points(Estimator):
+    X, y = _data(n=8)
+    with pytest.raises(ValueError, match=re.escape(
+            "validation_fraction=0.1 holds out no point (every class keeps at least 2 "
+            "training points); raise it or set early_stopping=False.")):
+        Estimator(early_stopping=True, **DEEP_FAST).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "triplets, error, message",
+    [
+        (np.array([[0, 1]]), ValueError, "triplets must have shape (n_triplets, 3)"),
+        (np.array([[0, 1, 20]]), ValueError, "triplets refers to row 20"),
+        (np.array([[0, 1, 1]]), ValueError, "triplets row 0 has the same positive and "
+                                            "negative (1)"),
+        (np.array([[0.5, 1, 2]]), TypeError, "triplets must hold integer row indices"),
+    ],
+)
+def test_deep_triplet_rejects_bad_triplets(triplets, error, message):
+    X, _ = _data()
+    with pytest.raises(error, match=re.escape(message)):
+        DeepTriplet(**DEEP_FAST).fit(X, triplets=triplets)
+
+
+def test_deep_siamese_rejects_bad_pairs():
+    X, _ = _data()
+    with pytest.raises(ValueError, match=re.escape("pair_labels is required with "
+                                                   "pairs")):
+        DeepSiamese(**DEEP_FAST).fit(X, pairs=PAIRS)
+    with pytest.raises(ValueError, match=re.escape("every pair is similar")):
+        DeepSiamese(**DEEP_FAST).fit(X, pairs=PAIRS, pair_labels=[1, 1, 1, 1])
+
+
+@DEEP
+def test_deep_transform_rejects_wrong_width(Estimator):
+    X, y = _data()
+    model = Estimator(random_state=0, **DEEP_FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X, y)
+    with pytest.raises(ValueError, match=f"X has 2 features, but {Estimator.__name__} "
+                                         "is expecting 3 features"):
+        model.transform(X[:, :2])
+
+
+# ---------------------------------------------------------------------------------
+# LMNN
+# ---------------------------------------------------------------------------------
+
+from skmetric import LMNN  # noqa: E402
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_lmnn_rejects_non_finite_X(value):
+    X, y = _data()
+    X[2, 0] = value
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        LMNN().fit(X, y)
+
+
+def test_lmnn_rejects_single_class():
+    X, _ = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "LMNN needs at least 2 classes in y to learn a metric; got a single "
+            "class 7.")):
+        LMNN().fit(X, np.full(X.shape[0], 7))
+
+
+def test_lmnn_rejects_singleton_class_and_says_why():
+    X, y = _data()
+    y[0] = 5
+    with pytest.raises(ValueError, match=re.escape(
+            "LMNN needs at least 2 samples in every class: the target neighbours of "
+            "a sample are other samples of its class, so a sample alone in its "
+            "class has none to be pulled to; these classes have 1 sample: 5.")):
+        LMNN().fit(X, y)
+
+
+def test_lmnn_warns_about_classes_smaller_than_k_plus_one():
+    X, y = _data()
+    with pytest.warns(UserWarning, match=re.escape(
+            "Some classes have n_neighbors=10 samples or fewer; their samples get "
+            "one target neighbour fewer than their class size instead of 10 "
+            "(class: samples 0: 10, 1: 10).")):
+        LMNN(n_neighbors=10).fit(X, y)
+
+
+def test_lmnn_requires_y():
+    X, _ = _data()
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        LMNN().fit(X, None)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"n_neighbors": 0}, "The 'n_neighbors' parameter of LMNN must be an int in "
+                             "the range [1, inf)"),
+        ({"n_neighbors": -2}, "The 'n_neighbors' parameter of LMNN must be"),
+        ({"n_neighbors": 2.5}, "The 'n_neighbors' parameter of LMNN must be"),
+        ({"n_components": 0}, "The 'n_components' parameter of LMNN must be"),
+        ({"push_weight": 0.0}, "The 'push_weight' parameter of LMNN must be a float "
+                               "in the range (0.0, 1.0]"),
+        ({"push_weight": 1.5}, "The 'push_weight' parameter of LMNN must be"),
+        ({"init": "bogus"}, "The 'init' parameter of LMNN must be"),
+        ({"max_iter": 0}, "The 'max_iter' parameter of LMNN must be"),
+        ({"tol": -1e-3}, "The 'tol' parameter of LMNN must be"),
+        ({"max_impostors": 0}, "The 'max_impostors' parameter of LMNN must be"),
+        ({"loss": "squared"}, "The 'loss' parameter of LMNN must be a str among"),
+        ({"init_scale": 0.0}, "The 'init_scale' parameter of LMNN must be"),
+        ({"warm_start": "yes"}, "The 'warm_start' parameter of LMNN must be"),
+        ({"callback": 3}, "The 'callback' parameter of LMNN must be"),
+    ],
+)
+def test_lmnn_rejects_bad_hyper_parameters(params, message):
+    X, y = _data()
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        LMNN(**params).fit(X, y)
+
+
+def test_lmnn_rejects_too_many_components():
+    X, y = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "n_components=4 must be at most the number of features, 3.")):
+        LMNN(n_components=4).fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (3, 2), (3,)])
+def test_lmnn_rejects_init_of_the_wrong_shape(shape):
+    X, y = _data()
+    init = np.ones(shape)
+    message = (f"init must have shape (3, 3); got shape {shape}." if len(shape) == 2
+               else "Expected 2D array, got 1D array instead")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        LMNN(init=init).fit(X, y)
+
+
+def test_lmnn_rejects_lda_init_with_too_many_components():
+    X, y = _data()
+    with pytest.raises(ValueError, match=re.escape(
+            "init='lda' gives at most min(n_features, n_classes - 1) = 1 "
+            "components; n_components=2.")):
+        LMNN(n_components=2, init="lda").fit(X, y)
+
+
+def test_lmnn_transform_rejects_wrong_width_and_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _data()
+    with pytest.raises(NotFittedError):
+        LMNN().transform(X)
+    model = LMNN(random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 2 features, but LMNN is expecting 3 "
+                                         "features"):
+        model.transform(X[:, :2])

@@ -1,0 +1,177 @@
+"""The multi-layer perceptron embedding: initialisation, forward and backward pass.
+
+Parameters are two lists, ``coefs`` (weight matrices of shape (fan_in, fan_out))
+and ``intercepts`` (bias vectors), as in scikit-learn's ``MLPRegressor``. Hidden
+layers apply the activation; the output layer is linear, optionally followed by an
+L2 normalisation of each row. All products go through BLAS.
+"""
+
+import numpy as np
+
+ACTIVATIONS = ("identity", "relu", "tanh", "leaky_relu")
+# Slope of 'leaky_relu' for negative inputs.
+LEAKY_SLOPE = 0.01
+# Norms below this are treated as this in the normalisation (an all-zero output).
+_NORM_FLOOR = 1e-12
+
+
+def init_parameters(layer_sizes, rng):
+    """Glorot-uniform weights and biases, as scikit-learn's MLP draws them.
+
+    Both are uniform on ``[-b, b]`` with ``b = sqrt(6 / (fan_in + fan_out))``.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        ``[n_features, *hidden_layer_sizes, n_components]``.
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    coefs : list of ndarray of shape (fan_in, fan_out)
+    intercepts : list of ndarray of shape (fan_out,)
+    """
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        coefs.append(rng.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(rng.uniform(-bound, bound, fan_out))
+    return coefs, intercepts
+
+
+def _activate(H, activation):
+    """Apply the activation to H in place."""
+    if activation == "relu":
+        np.maximum(H, 0.0, out=H)
+    elif activation == "tanh":
+        np.tanh(H, out=H)
+    elif activation == "leaky_relu":
+        np.multiply(H, np.where(H > 0.0, 1.0, LEAKY_SLOPE), out=H)
+
+
+def _activation_derivative(A, activation):
+    """Derivative of the activation, written in terms of its output A."""
+    if activation == "relu":
+        return (A > 0.0).astype(A.dtype)
+    if activation == "tanh":
+        return 1.0 - A * A
+    if activation == "leaky_relu":
+        return np.where(A > 0.0, 1.0, LEAKY_SLOPE)
+    return None  # identity
+
+
+def forward(X, coefs, intercepts, activation, normalize):
+    """Embed X; return the embedding and what the backward pass needs.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    coefs, intercepts : lists of ndarray
+    activation : {'identity', 'relu', 'tanh', 'leaky_relu'}
+    normalize : bool
+        Divide each output row by its Euclidean norm.
+
+    Returns
+    -------
+    embedding : ndarray of shape (n_samples, n_components)
+    cache : tuple
+        The layer outputs (input first, raw output last) and the row norms.
+    """
+    outputs = [X]
+    H = X
+    last = len(coefs) - 1
+    for layer, (W, b) in enumerate(zip(coefs, intercepts)):
+        H = H @ W
+        H += b
+        if layer < last:
+            _activate(H, activation)
+        outputs.append(H)
+    norms = None
+    if normalize:
+        norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", H, H)), _NORM_FLOOR)
+        H = H / norms[:, None]
+    return H, (outputs, norms)
+
+
+def backward(grad_embedding, cache, coefs, activation):
+    """Gradients of a loss in every weight and bias, from its gradient in the output.
+
+    The normalisation ``z = h / |h|`` has the exact backward
+    ``dL/dh = (g - z (z . g)) / |h|`` for ``g = dL/dz``.
+
+    Parameters
+    ----------
+    grad_embedding : ndarray of shape (n_samples, n_components)
+    cache : tuple from :func:`forward`
+    coefs : list of ndarray
+    activation : str
+
+    Returns
+    -------
+    coef_grads, intercept_grads : lists of ndarray, shaped like the parameters
+    """
+    outputs, norms = cache
+    G = grad_embedding
+    if norms is not None:
+        Z = outputs[-1] / norms[:, None]
+        G = (G - Z * np.einsum("ij,ij->i", G, Z)[:, None]) / norms[:, None]
+    n_layers = len(coefs)
+    coef_grads = [None] * n_layers
+    intercept_grads = [None] * n_layers
+    for layer in range(n_layers - 1, -1, -1):
+        coef_grads[layer] = outputs[layer].T @ G
+        intercept_grads[layer] = G.sum(axis=0)
+        if layer > 0:
+            G = G @ coefs[layer].T
+            derivative = _activation_derivative(outputs[layer], activation)
+            if derivative is not None:
+                G *= derivative
+    return coef_grads, intercept_grads
+
+
+def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normalize,
+                      alpha):
+    """Loss of the embedded batch plus the L2 penalty, and its gradients.
+
+    ``L = embedding_loss(f(X)) + alpha/2 * sum_l |coefs[l]|_F^2`` (biases are not
+    penalised). Side-effect free: tests and the optimisers call the same code.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    coefs, intercepts : lists of ndarray
+    embedding_loss : callable
+        ``embedding_loss(E) -> (loss, grad_E, n_active, n_terms)``.
+    activation : str
+    normalize : bool
+    alpha : float
+
+    Returns
+    -------
+    loss : float
+    coef_grads, intercept_grads : lists of ndarray
+    n_active, n_terms : int
+        Active and selected pairs or triplets of the batch.
+    """
+    embedding, cache = forward(X, coefs, intercepts, activation, normalize)
+    loss, grad_embedding, n_active, n_terms = embedding_loss(embedding)
+    coef_grads, intercept_grads = backward(grad_embedding, cache, coefs, activation)
+    if alpha > 0.0:
+        for W, grad in zip(coefs, coef_grads):
+            loss += 0.5 * alpha * np.sum(W * W)
+            grad += alpha * W
+    return loss, coef_grads, intercept_grads, n_active, n_terms
+
+
+def pack(arrays):
+    """Concatenate arrays into one flat vector."""
+    return np.concatenate([a.ravel() for a in arrays])
+
+
+def unpack(flat, like):
+    """Split a flat vector into arrays shaped like ``like``."""
+    out, start = [], 0
+    for a in like:
+        out.append(flat[start:start + a.size].reshape(a.shape))
+        start += a.size
+    return out

@@ -1,0 +1,234 @@
+"""DeepSiamese: a neural embedding trained with the contrastive loss on pairs."""
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from .._kernels import (
+    contrastive_loss_weights,
+    contrastive_pairs,
+    pair_sq_dists,
+    pairwise_sq_dists,
+    sq_dist_weights_grad,
+)
+from .._validation import Interval, Real, check_pairs
+from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
+
+
+@fill_docstring
+class DeepSiamese(DeepEmbeddingBase):
+    """Neural embedding learned with the contrastive loss on pairs (siamese network).
+
+    Learns a multi-layer perceptron f that pulls the two points of a similar pair
+    together and pushes those of a dissimilar pair at least a margin apart
+    (Hadsell, Chopra & LeCun 2006). The pairs are formed inside each batch of
+    class-balanced rows, every same-class pair and as many other-class pairs, or
+    given explicitly as ``fit(X, pairs=..., pair_labels=...)``, which needs no
+    class labels. Use it before ``KNeighborsClassifier`` in a Pipeline. Inputs
+    should be standardised (for example with ``StandardScaler``); a warning says
+    when the features are on wildly different scales.
+
+    Parameters
+    ----------
+    n_components : int, default=64
+        Dimension of the embedding (width of the output layer).
+    margin : float, default=1.0
+        Distance beyond which a dissimilar pair no longer counts. The default
+        suits ``normalize=True``: on the unit sphere distances lie in [0, 2] and
+        two random unit vectors in many dimensions are about sqrt(2) apart, so a
+        margin of 1 (an angle of 60 degrees) pushes apart the dissimilar pairs
+        that are closer than typical, and lets the rest be.
+    hard_negatives : bool, default=False
+        For every row of a batch, keep its hardest dissimilar pairs (the nearest
+        points of other classes) instead of a uniform random choice of them.
+        Either way a row gets as many dissimilar pairs as it has similar ones.
+    %(network_parameters)s
+    %(training_parameters)s
+
+    Attributes
+    ----------
+    %(attributes)s
+
+    See Also
+    --------
+    DeepTriplet : The same network trained with the triplet loss and mining.
+
+    Notes
+    -----
+    For the similar pairs S and the dissimilar pairs D of a batch, with
+    :math:`d_{ij} = \\|f(x_i) - f(x_j)\\|` and :math:`D_+` the dissimilar pairs
+    closer than the margin m,
+
+    .. math::
+        L = \\frac{1}{|S|} \\sum_{(i, j) \\in S} d_{ij}^2
+            + \\frac{1}{|D_+|} \\sum_{(i, j) \\in D} \\max(0, m - d_{ij})^2
+            + \\frac{\\alpha}{2} \\sum_l \\|W_l\\|_F^2,
+
+    so both kinds weigh the same however many of them are active. Pair selection
+    and the loss run in numba on the batch's squared distance matrix (one BLAS
+    product); the gradient in the embeddings is one more product, then
+    back-propagated through the network with BLAS. Cost per batch of b rows:
+    O(b^2 log b) for the pairs plus the network's O(b sum_l n_l n_{l+1}).
+
+    References
+    ----------
+    .. [1] R. Hadsell, S. Chopra and Y. LeCun. "Dimensionality reduction by
+       learning an invariant mapping". CVPR 2006.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import train_test_split
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skmetric.deep import DeepSiamese
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X_train, X_test, y_train, y_test = train_test_split(
+    ...     X, y, stratify=y, random_state=0)
+    >>> model = make_pipeline(
+    ...     StandardScaler(),
+    ...     DeepSiamese(hidden_layer_sizes=(64,), max_iter=20, random_state=0),
+    ...     KNeighborsClassifier(n_neighbors=3))
+    >>> print(round(model.fit(X_train, y_train).score(X_test, y_test), 2))
+    0.96
+    """
+
+    _parameter_constraints = {
+        **SHARED_PARAMETER_CONSTRAINTS,
+        "margin": [Interval(Real, 0, None, closed="neither")],
+        "hard_negatives": ["boolean"],
+    }
+    _constraint_name = "pairs"
+
+    def __init__(
+        self,
+        n_components=64,
+        *,
+        margin=1.0,
+        hard_negatives=False,
+        hidden_layer_sizes=(256,),
+        activation="relu",
+        normalize=True,
+        solver="adam",
+        learning_rate_init=1e-3,
+        momentum=0.9,
+        alpha=1e-2,
+        batch_size=256,
+        n_samples_per_class=8,
+        max_iter=100,
+        tol=1e-4,
+        n_iter_no_change=10,
+        early_stopping=False,
+        validation_fraction=0.1,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.margin = margin
+        self.hard_negatives = hard_negatives
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.normalize = normalize
+        self.solver = solver
+        self.learning_rate_init = learning_rate_init
+        self.momentum = momentum
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.n_samples_per_class = n_samples_per_class
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y=None, pairs=None, pair_labels=None):
+        """Train the network from class labels or from explicit pairs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training samples, standardised.
+        y : array-like of shape (n_samples,), default=None
+            Class labels; every class needs at least two samples. Pairs are
+            formed from them inside each batch. Ignored when ``pairs`` is given
+            (a Pipeline passes y to every step).
+        pairs : array-like of shape (n_pairs, 2), default=None
+            Row indices ``(i, j)`` into X of explicit pairs. With
+            ``early_stopping`` a fraction of them (of each kind) is held out and
+            scored by the ROC AUC of the distance separating similar from
+            dissimilar pairs. Through a Pipeline pass ``pipe.fit(X,
+            deepsiamese__pairs=..., deepsiamese__pair_labels=...)``.
+        pair_labels : array-like of shape (n_pairs,), default=None
+            1 for a similar pair, -1 (or 0) for a dissimilar one.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, (pairs, pair_labels), partial=False)
+
+    def partial_fit(self, X, y=None, pairs=None, pair_labels=None):
+        """Train one more epoch on the data given, starting from the current network.
+
+        The first call initialises the network. No early stopping and no
+        convergence warning.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,), default=None
+        pairs : array-like of shape (n_pairs, 2), default=None
+        pair_labels : array-like of shape (n_pairs,), default=None
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, (pairs, pair_labels), partial=True)
+
+    def _check_constraints(self, constraints, n_samples):
+        pairs, similar = check_pairs(constraints[0], constraints[1], n_samples)
+        return pairs, similar.astype(np.int64)
+
+    def _labelled_loss(self, labels, rng):
+        margin = float(self.margin)
+        b = labels.shape[0]
+        scores = None if self.hard_negatives else rng.random_sample((b, b))
+
+        def embedding_loss(E):
+            D2 = pairwise_sq_dists(E, E)
+            left, right, similar = contrastive_pairs(
+                labels, D2 if scores is None else scores
+            )
+            loss, n_active, W = contrastive_loss_weights(D2, left, right, similar,
+                                                         margin)
+            return loss, sq_dist_weights_grad(E, W), n_active, left.shape[0]
+
+        return embedding_loss
+
+    def _constraint_loss(self, constraints, extra):
+        margin = float(self.margin)
+        left = np.ascontiguousarray(constraints[:, 0])
+        right = np.ascontiguousarray(constraints[:, 1])
+
+        def embedding_loss(E):
+            D2 = pairwise_sq_dists(E, E)
+            loss, n_active, W = contrastive_loss_weights(D2, left, right, extra, margin)
+            return loss, sq_dist_weights_grad(E, W), n_active, left.shape[0]
+
+        return embedding_loss
+
+    def _constraint_score(self, embedding, constraints, extra):
+        """ROC AUC of the negated distance as a score of similarity."""
+        dists = pair_sq_dists(embedding, np.ascontiguousarray(constraints[:, 0]),
+                              np.ascontiguousarray(constraints[:, 1]))
+        if extra.min() == extra.max():
+            return float(np.mean(dists == dists))  # one kind only: nothing to rank
+        return float(roc_auc_score(extra, -dists))

@@ -1,0 +1,174 @@
+"""Each miner selects exactly the triplets of its definition; the distance-weighted
+sampler draws with the frequencies of its formula."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.stats import chisquare
+
+from skmetric import _kernels as kernels
+from skmetric.deep._triplet import DISTANCE_WEIGHTED_MIN, MINERS
+
+from . import _reference as ref
+
+# Anchors 0 and 1 share class 0 and are 2.0 apart; rows 2..6 are singletons of other
+# classes (negatives only). delta[a, n] is chosen against delta(a, p) = 2.0 and a
+# margin of 0.5: values are dyadic, so the boundaries are hit exactly.
+LABELS = np.array([0, 0, 1, 2, 3, 4, 5], dtype=np.int64)
+MARGIN = 0.5
+ROW_0 = [0.0, 2.0, 1.0, 2.0, 2.25, 2.5, 4.0]    # hard, hard (=), semi, semi (=), easy
+ROW_1 = [2.0, 0.0, 3.0, 0.5, 2.75, 2.375, 2.0]  # easy, hard, easy, semi, hard (=)
+EXPECTED = {
+    "all": [(0, 1, n) for n in range(2, 7)] + [(1, 0, n) for n in range(2, 7)],
+    "hard": [(0, 1, 2), (0, 1, 3), (1, 0, 3), (1, 0, 6)],
+    "semihard": [(0, 1, 4), (0, 1, 5), (1, 0, 5)],
+    "easy": [(0, 1, 6), (1, 0, 2), (1, 0, 4)],
+    "batch_hard": [(0, 1, 2), (1, 0, 3)],
+}
+
+
+def _hand_built(squared):
+    delta = np.ones((7, 7))
+    np.fill_diagonal(delta, 0.0)
+    delta[0], delta[:, 0] = ROW_0, ROW_0
+    delta[1], delta[:, 1] = ROW_1, ROW_1
+    # D2 is delta itself (squared distances) or its square (exact for these values).
+    return np.ascontiguousarray(delta if squared else delta**2)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("miner", sorted(EXPECTED))
+def test_deep_miner_selects_exactly_its_definition(miner, squared):
+    D2 = _hand_built(squared)
+    got = kernels.mine_triplets(D2, LABELS, MARGIN, squared, MINERS[miner])
+    assert sorted(zip(*(g.tolist() for g in got))) == sorted(EXPECTED[miner])
+
+
+def test_deep_miners_partition_all_valid_triplets():
+    # easy, semihard and hard (with delta(a,n) = delta(a,p) counted hard) split
+    # 'all' exactly when no negative sits strictly between equal distances.
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(30, 4))
+    labels = rng.integers(0, 4, size=30).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    sets = {
+        name: set(zip(*(g.tolist() for g in kernels.mine_triplets(
+            D2, labels, 0.3, False, MINERS[name]))))
+        for name in ("all", "easy", "semihard", "hard")
+    }
+    assert sets["easy"] | sets["semihard"] | sets["hard"] == sets["all"]
+    assert not (sets["easy"] & sets["semihard"] or sets["easy"] & sets["hard"]
+                or sets["semihard"] & sets["hard"])
+
+
+def test_deep_batch_hard_breaks_ties_by_first_index():
+    D2 = np.array([[0.0, 1.0, 1.0, 2.0, 2.0],
+                   [1.0, 0.0, 1.0, 2.0, 2.0],
+                   [1.0, 1.0, 0.0, 2.0, 2.0],
+                   [2.0, 2.0, 2.0, 0.0, 1.0],
+                   [2.0, 2.0, 2.0, 1.0, 0.0]])
+    labels = np.array([0, 0, 0, 1, 1], dtype=np.int64)
+    a, p, n = kernels.mine_triplets(D2, labels, 0.1, True, MINERS["batch_hard"])
+    assert_array_equal(a, [0, 1, 2, 3, 4])
+    assert_array_equal(p, [1, 0, 0, 4, 3])
+    assert_array_equal(n, [3, 3, 3, 0, 0])
+
+
+def _draw_counts(D2, labels, margin, squared, n_dims, n_draws, seed):
+    rng = np.random.default_rng(seed)
+    b = labels.shape[0]
+    counts = np.zeros((b, b, b))
+    for _ in range(n_draws):
+        a, p, n = kernels.distance_weighted_triplets(
+            D2, labels, margin, squared, n_dims, DISTANCE_WEIGHTED_MIN,
+            rng.random((b, b)))
+        counts[a, p, n] += 1
+    return counts
+
+
+def _sphere_batch(seed, b, n_dims, n_classes, spread=1.0):
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(b, n_dims))
+    E[:, 0] += 1.0 / spread  # a common direction: distances from ~0.2 to ~1.8
+    E /= np.linalg.norm(E, axis=1, keepdims=True)
+    labels = (np.arange(b) % n_classes).astype(np.int64)
+    return kernels.pairwise_sq_dists(E, E), labels
+
+
+@pytest.mark.parametrize("squared, margin", [(False, 0.4), (True, 0.6), (False, 4.0)])
+def test_deep_distance_weighted_frequencies_match_the_formula(squared, margin):
+    D2, labels = _sphere_batch(0, 10, 3, 2, spread=0.3)
+    counts = _draw_counts(D2, labels, margin, squared, 3, 4000, seed=1)
+    n_tested = 0
+    for a in range(10):
+        for p in range(10):
+            if a == p or labels[a] != labels[p]:
+                continue
+            probs = ref.distance_weighted_probabilities(
+                D2, labels, a, p, margin, squared, 3, DISTANCE_WEIGHTED_MIN)
+            observed = counts[a, p]
+            if probs.sum() == 0:
+                assert observed.sum() == 0
+                continue
+            assert_array_equal(observed[probs == 0], 0)
+            support = probs > 0
+            if support.sum() < 2:
+                continue
+            expected = probs[support] * observed.sum()
+            assert chisquare(observed[support], expected).pvalue > 1e-3
+            n_tested += 1
+    assert n_tested >= 10
+
+
+def test_deep_distance_weighted_weights_cap_small_distances():
+    # Below 0.5 every distance weighs as 0.5 (lambda = 1/q(0.5)), so two negatives
+    # at 0.1 and 0.3 are drawn equally often.
+    d = np.array([0.0, 1.0, 0.1, 0.3])
+    D2 = np.zeros((4, 4))
+    D2[0] = D2[:, 0] = d**2
+    D2[1, 2:] = D2[2:, 1] = 1.0
+    D2[2, 3] = D2[3, 2] = 0.04
+    labels = np.array([0, 0, 1, 2], dtype=np.int64)
+    probs = ref.distance_weighted_probabilities(D2, labels, 0, 1, 0.5, False, 16, 0.5)
+    assert_allclose(probs, [0, 0, 0.5, 0.5])
+    counts = _draw_counts(D2, labels, 0.5, False, 16, 2000, seed=3)
+    assert chisquare(counts[0, 1, 2:], [1000, 1000]).pvalue > 1e-3
+
+
+def test_deep_distance_weighted_does_not_underflow_in_high_dimension():
+    # In 2048 dimensions the weight of a distance near 1 is ~e^-1200 times the cap;
+    # the same-class entries (at the cap) are masked before the maximum is taken,
+    # so the other-class weights do not all underflow to zero.
+    rng = np.random.default_rng(0)
+    b, n_dims = 8, 2048
+    labels = np.array([0, 0, 0, 0, 1, 1, 2, 2], dtype=np.int64)
+    D2 = np.full((b, b), 1.0) + rng.uniform(0.0, 0.4, size=(b, b))
+    D2 = (D2 + D2.T) / 2
+    same = labels[:, None] == labels[None, :]
+    D2[same] = 0.01
+    np.fill_diagonal(D2, 0.0)
+    a, p, n = kernels.distance_weighted_triplets(
+        D2, labels, 2.0, False, n_dims, DISTANCE_WEIGHTED_MIN, rng.random((b, b)))
+    assert a.shape[0] == int(same.sum() - b)  # one negative for every (a, p)
+    probs = ref.distance_weighted_probabilities(D2, labels, 0, 1, 2.0, False, n_dims,
+                                                DISTANCE_WEIGHTED_MIN)
+    assert np.isfinite(probs).all() and probs.sum() == pytest.approx(1.0)
+    assert probs[np.argmin(np.where(labels != 0, D2[0], np.inf))] == probs.max()
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_deep_all_miner_loss_equals_the_loss_of_its_non_easy_part(squared):
+    # DeepTriplet(miner='all') mines only the non-easy triplets: easy ones have zero
+    # loss, so the loss and W are those of every valid triplet.
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(40, 3))
+    labels = rng.integers(0, 4, size=40).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    every = kernels.mine_triplets(D2, labels, 0.3, squared, kernels.MINER_ALL)
+    part = kernels.mine_triplets(D2, labels, 0.3, squared, kernels.MINER_NOT_EASY)
+    assert 0 < part[0].shape[0] < every[0].shape[0]
+    full = kernels.triplet_loss_weights(D2, *every, 0.3, squared)
+    fast = kernels.triplet_loss_weights(D2, *part, 0.3, squared)
+    assert full[1] == fast[1]
+    assert_allclose(full[0], fast[0], rtol=1e-12)
+    assert_allclose(full[2], fast[2], rtol=1e-12)

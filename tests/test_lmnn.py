@@ -1,0 +1,406 @@
+import pickle
+import re
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_iris, load_wine
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skmetric import LMNN
+from skmetric._kernels import pairwise_sq_dists
+from skmetric._lmnn import LMNNProblem, _pull_scatter, lmnn_loss_grad
+from skmetric._lmnn_neighbors import (
+    class_members,
+    find_impostors,
+    find_target_neighbors,
+    pair_keys,
+)
+
+from ._toys import informative_axis_data
+
+
+def _wine():
+    X, y = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def _noisy_blobs(n_per_class=40, n_classes=3, n_noise=6, seed=0):
+    """Classes apart along 2 informative axes; wide noise on the others."""
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    angles = 2 * np.pi * y / n_classes
+    informative = np.column_stack((np.cos(angles), np.sin(angles))) * 2.0
+    informative += rng.normal(scale=0.35, size=informative.shape)
+    noise = rng.normal(scale=3.0, size=(y.shape[0], n_noise))
+    return np.column_stack((informative, noise)), y
+
+
+# ---------------------------------------------------------------------------------
+# Neighbour searches
+# ---------------------------------------------------------------------------------
+
+
+def _brute_force_targets(X, y, k):
+    D = pairwise_sq_dists(X, X)
+    np.fill_diagonal(D, np.inf)
+    D[y[:, None] != y[None, :]] = np.inf
+    counts = np.bincount(y)
+    return [np.argsort(D[i], kind="stable")[: min(k, counts[y[i]] - 1)]
+            for i in range(X.shape[0])]
+
+
+@pytest.mark.parametrize("block_elements", [1, 50, 2**22])
+def test_find_target_neighbors_matches_brute_force(block_elements):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, size=70).astype(np.int64)
+    y[:3] = 3  # class 3 has at least 3 points; class sizes vary
+    X = rng.normal(size=(70, 5))
+    anchor, index, ptr = find_target_neighbors(X, y, 3, block_elements)
+    expected = _brute_force_targets(X, y, 3)
+    assert_array_equal(anchor, np.repeat(np.arange(70), np.diff(ptr)))
+    for i in range(70):
+        assert_array_equal(index[ptr[i]:ptr[i + 1]], expected[i])
+
+
+def test_find_target_neighbors_reduces_k_for_small_classes():
+    X = np.arange(14.0).reshape(7, 2)
+    y = np.array([0, 0, 1, 1, 1, 1, 1], dtype=np.int64)
+    anchor, index, ptr = find_target_neighbors(X, y, 3)
+    assert_array_equal(np.diff(ptr), [1, 1, 3, 3, 3, 3, 3])
+    assert_array_equal(index[:2], [1, 0])
+    assert np.all(y[anchor] == y[index]) and np.all(anchor != index)
+
+
+def _brute_force_impostors(Z, y, radius):
+    D = pairwise_sq_dists(Z, Z)
+    hit = (D < radius[:, None]) & (y[:, None] != y[None, :])
+    return set(zip(*np.nonzero(hit)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("block_elements, n_threads", [(1, 1), (37, 1), (37, 2),
+                                                       (2**22, 1)])
+def test_find_impostors_matches_brute_force(seed, block_elements, n_threads):
+    rng = np.random.default_rng(seed)
+    n, n_classes = 90, 4
+    y = rng.integers(0, n_classes, size=n).astype(np.int64)
+    Z = rng.normal(size=(n, 3))
+    radius = rng.uniform(0.2, 4.0, size=n)
+    D = pairwise_sq_dists(Z, Z)
+    assert np.abs(D - radius[:, None]).min() > 1e-9  # nothing on the boundary
+    anchor, impostor, fraction, n_found = find_impostors(
+        Z, class_members(y, n_classes), radius, n_threads=n_threads,
+        block_elements=block_elements,
+    )
+    expected = _brute_force_impostors(Z, y, radius)
+    assert n_found == len(expected) == anchor.shape[0]
+    assert fraction == 1.0
+    assert set(zip(anchor, impostor)) == expected
+    order = np.lexsort((impostor, anchor))
+    assert_array_equal(order, np.arange(anchor.shape[0]))  # sorted by anchor
+
+
+@pytest.mark.parametrize("block_elements", [100, 2**22])
+def test_find_impostors_subsample_is_a_fixed_random_subset(block_elements):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, size=120).astype(np.int64)
+    Z = rng.normal(size=(120, 2))
+    members = class_members(y, 3)
+    radius = np.full(120, 2.0)
+    all_anchor, all_impostor, _, n_all = find_impostors(Z, members, radius)
+    anchor, impostor, fraction, n_found = find_impostors(
+        Z, members, radius, max_impostors=500, seed=3, block_elements=block_elements
+    )
+    assert n_found == n_all > 1500
+    # The largest fraction 2**-j that keeps at most 500 pairs: those whose key
+    # is in the lowest 2**-j of the range.
+    keys = pair_keys(all_anchor, all_impostor, 120, 3)
+    below = keys < np.uint64(2**64 * fraction)
+    assert below.sum() == anchor.shape[0] <= 500 < (keys < np.uint64(2**65 * fraction)
+                                                    ).sum()
+    assert_array_equal(anchor, all_anchor[below])
+    assert_array_equal(impostor, all_impostor[below])
+    other = find_impostors(Z, members, radius, max_impostors=500, seed=4)
+    assert set(zip(other[0], other[1])) != set(zip(anchor, impostor))
+
+
+def test_pair_keys_are_spread_and_seeded():
+    anchor = np.repeat(np.arange(200, dtype=np.int64), 200)
+    impostor = np.tile(np.arange(200, dtype=np.int64), 200)
+    keys = pair_keys(anchor, impostor, 200, 0)
+    assert np.unique(keys).shape[0] == keys.shape[0]
+    # The kept quarter of smallest keys is spread evenly over the anchors.
+    kept = anchor[keys < np.quantile(keys, 0.25)]
+    assert np.bincount(kept, minlength=200).std() < 15
+    assert not np.array_equal(keys, pair_keys(anchor, impostor, 200, 1))
+
+
+def test_objective_over_found_impostors_equals_the_full_objective():
+    # The search within the margin radius finds every active triplet, so the
+    # objective summed over its pairs is the one over all pairs.
+    X, y = _noisy_blobs()
+    y = y.astype(np.int64)
+    targets = find_target_neighbors(X, y, 3)
+    problem = LMNNProblem(X, *targets, _pull_scatter(X, targets), 0.5, False)
+    components = np.random.default_rng(0).normal(size=(4, X.shape[1])) * 0.4
+    Z = X @ components.T
+    target_dists = ((Z[targets[0]] - Z[targets[1]]) ** 2).sum(1)
+    radius = np.maximum.reduceat(target_dists, targets[2][:-1]) + 1.0
+    anchor, impostor, _, _ = find_impostors(Z, class_members(y, 3), radius)
+    all_anchor, all_impostor = np.nonzero(y[:, None] != y[None, :])
+    loss, grad = lmnn_loss_grad(components.ravel(), problem, anchor, impostor)
+    expected = lmnn_loss_grad(components.ravel(), problem, all_anchor.astype(np.int64),
+                              all_impostor.astype(np.int64))
+    assert anchor.shape[0] < all_anchor.shape[0]
+    assert_allclose(loss, expected[0], rtol=1e-12)
+    assert_allclose(grad, expected[1], rtol=1e-10, atol=1e-14)
+
+
+# ---------------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------------
+
+
+def test_lmnn_learns_to_ignore_noise_dimensions():
+    X, y = _noisy_blobs(seed=1)
+    knn = KNeighborsClassifier(3)
+    euclid = cross_val_score(knn, X, y, cv=4).mean()
+    learned = cross_val_score(make_pipeline(LMNN(random_state=0), knn), X, y,
+                              cv=4).mean()
+    assert euclid < 0.85
+    assert learned > 0.97
+    M = LMNN(random_state=0).fit(X, y).get_mahalanobis_matrix()
+    diagonal = np.diag(M)
+    assert diagonal[:2].min() > 5 * diagonal[2:].max()
+
+
+def test_lmnn_weights_the_informative_axis_most():
+    X, y = informative_axis_data()
+    M = LMNN(random_state=0).fit(X, y).get_mahalanobis_matrix()
+    assert np.argmax(np.diag(M)) == 0
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge"])
+def test_lmnn_decreases_the_objective_and_converges(loss):
+    X, y = _wine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = LMNN(loss=loss, random_state=0, max_iter=500).fit(X, y)
+    assert 0 < model.n_iter_ < 500
+    assert model.components_.shape == (13, 13)
+    # The solution's objective is below the one of the (rescaled) identity.
+    y_enc = y.astype(np.int64)
+    targets = find_target_neighbors(X - X.mean(0), y_enc, 3)
+    Xc = np.ascontiguousarray(X - X.mean(0))
+    problem = LMNNProblem(Xc, *targets, _pull_scatter(Xc, targets), 0.5,
+                          loss == "squared_hinge")
+    anchor, impostor = np.nonzero(y_enc[:, None] != y_enc[None, :])
+    anchor, impostor = anchor.astype(np.int64), impostor.astype(np.int64)
+    final = lmnn_loss_grad(model.components_.ravel(), problem, anchor, impostor)[0]
+    for scale in (0.1, 0.3, 1.0):
+        start = lmnn_loss_grad(np.eye(13).ravel() * scale, problem, anchor, impostor)
+        assert final < start[0]
+
+
+def test_lmnn_reduces_dimension():
+    X, y = _wine()
+    model = LMNN(2, random_state=0).fit(X, y)
+    assert model.transform(X).shape == (X.shape[0], 2)
+    assert_array_equal(model.get_feature_names_out(), ["lmnn0", "lmnn1"])
+    score = cross_val_score(make_pipeline(LMNN(2, random_state=0),
+                                          KNeighborsClassifier(3)), X, y, cv=3).mean()
+    assert score > 0.9
+
+
+@pytest.mark.parametrize("init", ["auto", "pca", "lda", "identity", "random"])
+def test_lmnn_every_init_works(init):
+    X, y = _wine()
+    n_components = 2 if init == "lda" else 4
+    model = LMNN(n_components, init=init, random_state=0, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    assert model.components_.shape == (n_components, 13)
+    assert np.all(np.isfinite(model.components_))
+
+
+def test_lmnn_array_init_is_used_as_given():
+    X, y = _wine()
+    init = np.random.default_rng(0).normal(size=(3, 13))
+    model = LMNN(3, init=init, max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    assert model.n_iter_ == 1
+    one_step = model.components_
+    assert np.linalg.norm(one_step - init) < np.linalg.norm(init)  # one step away
+
+
+def test_lmnn_is_scale_equivariant():
+    X, y = _wine()
+    base = LMNN(random_state=0).fit(X, y)
+    for magnitude in (1e-100, 1e3, 1e100):
+        scaled = LMNN(random_state=0).fit(X * magnitude, y)
+        assert np.all(np.isfinite(scaled.components_))
+        assert_allclose(scaled.transform(X * magnitude), base.transform(X),
+                        rtol=1e-6, atol=1e-8)
+
+
+def test_lmnn_warm_start_continues_from_the_previous_solution():
+    X, y = _wine()
+    model = LMNN(warm_start=True, random_state=0, max_iter=5)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    first = model.components_.copy()
+    model.set_params(max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    cold = LMNN(random_state=0, max_iter=1)
+    with pytest.warns(ConvergenceWarning):
+        cold.fit(X, y)
+    # One more iteration stays near the previous solution; a cold start's first
+    # iterate is far from it.
+    assert model.n_iter_ == 1
+    step = np.linalg.norm(model.components_ - first)
+    assert 0 < step < 0.5 * np.linalg.norm(cold.components_ - first)
+
+
+def test_lmnn_warm_start_from_a_converged_fit_stops_at_once():
+    X, y = _wine()
+    model = LMNN(warm_start=True, random_state=0, max_iter=500).fit(X, y)
+    first_iterations = model.n_iter_
+    model.fit(X, y)
+    assert model.n_iter_ < max(3, first_iterations // 4)
+
+
+def test_lmnn_warm_start_ignores_a_solution_of_another_shape():
+    X, y = _wine()
+    model = LMNN(warm_start=True, random_state=0).fit(X[:, :5], y)
+    model.fit(X, y)
+    assert model.components_.shape == (13, 13)
+    assert model.n_features_in_ == 13
+
+
+def test_lmnn_same_random_state_same_result():
+    X, y = _wine()
+    kwargs = dict(init="random", max_impostors=300, max_iter=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = LMNN(random_state=3, **kwargs).fit(X, y)
+        b = LMNN(random_state=3, **kwargs).fit(X, y)
+        c = LMNN(random_state=4, **kwargs).fit(X, y)
+    assert_array_equal(a.components_, b.components_)
+    assert not np.allclose(a.components_, c.components_)
+
+
+def test_lmnn_impostor_cap_still_learns():
+    X, y = _noisy_blobs(seed=2)
+    model = LMNN(max_impostors=200, random_state=0, max_iter=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        score = cross_val_score(make_pipeline(model, KNeighborsClassifier(3)), X, y,
+                                cv=3).mean()
+    assert score > 0.9
+
+
+def test_lmnn_pipeline_and_grid_search():
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), LMNN(random_state=0),
+                         KNeighborsClassifier(3))
+    search = GridSearchCV(pipe, {"lmnn__n_neighbors": [1, 3],
+                                 "lmnn__push_weight": [0.3, 0.6]}, cv=3)
+    search.fit(X, y)
+    assert search.best_score_ > 0.9
+    assert set(search.best_params_) == {"lmnn__n_neighbors", "lmnn__push_weight"}
+
+
+def test_lmnn_pickle_round_trip():
+    X, y = _wine()
+    model = LMNN(random_state=0).fit(X, y)
+    restored = pickle.loads(pickle.dumps(model))
+    assert_array_equal(restored.transform(X), model.transform(X))
+
+
+def test_lmnn_refit_on_another_width_resets():
+    X, y = _wine()
+    model = LMNN(random_state=0).fit(X, y)
+    model.fit(X[:, :4], y)
+    assert model.components_.shape == (4, 4)
+    assert model.n_features_in_ == 4
+
+
+def test_lmnn_accepts_float32_and_lists():
+    X, y = _wine()
+    a = LMNN(random_state=0).fit(X.astype(np.float32), y)
+    b = LMNN(random_state=0).fit(X.astype(np.float32).tolist(), y.tolist())
+    assert a.components_.dtype == np.float64
+    assert_allclose(a.components_, b.components_)
+
+
+def test_lmnn_leaves_the_input_unchanged():
+    X, y = _wine()
+    X_copy, y_copy = X.copy(), y.copy()
+    LMNN(random_state=0).fit(X, y)
+    assert_array_equal(X, X_copy)
+    assert_array_equal(y, y_copy)
+
+
+def test_lmnn_reduces_k_for_small_classes_with_a_warning():
+    X, y = _wine()
+    keep = np.concatenate((np.flatnonzero(y != 2), np.flatnonzero(y == 2)[:3]))
+    with pytest.warns(UserWarning, match=re.escape("(class: samples 2: 3)")):
+        model = LMNN(n_neighbors=3, random_state=0).fit(X[keep], y[keep])
+    assert model.components_.shape == (13, 13)
+
+
+def test_lmnn_callback_gets_every_iteration():
+    X, y = _wine()
+    seen = []
+    model = LMNN(random_state=0, callback=lambda L, n: seen.append((L.shape, n)))
+    model.fit(X, y)
+    assert [n for _, n in seen] == list(range(1, model.n_iter_ + 1))
+    assert seen[0][0] == (13 * 13,)
+
+
+def test_lmnn_warns_when_max_iter_is_reached_even_silent():
+    X, y = _wine()
+    with pytest.warns(ConvergenceWarning, match="LMNN did not converge in "
+                                                "max_iter=2 iterations"):
+        model = LMNN(max_iter=2, verbose=0).fit(X, y)
+    assert model.n_iter_ == 2
+
+
+def test_lmnn_verbose_output(capsys):
+    X, y = _wine()
+    LMNN(random_state=0, verbose=0).fit(X, y)
+    assert capsys.readouterr().out == ""
+    model = LMNN(random_state=0, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == ("[LMNN] Fitting on 178 samples, 13 features, 3 classes, "
+                        "13 components, k=3.")
+    assert re.fullmatch(
+        rf"\[LMNN\] Converged after {model.n_iter_} iterations, objective "
+        r"\d\.\d{6}e[+-]\d\d, in \d+\.\d\ds\.", lines[1])
+    assert len(lines) == 2
+    LMNN(random_state=0, verbose=2).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["[LMNN]", "Iteration", "Objective", "Active",
+                                "Impostors", "Time(s)"]
+    assert set(lines[2]) <= {"[", "L", "M", "N", "]", " ", "-"}
+    assert all(line.startswith("[LMNN] ") for line in lines)
+    first = lines[3].split()
+    assert first[1] == "1" and int(first[3]) >= 0 and int(first[4]) > 0
+    assert len(lines) == model.n_iter_ + 4
+
+
+def test_lmnn_verbose_does_not_change_the_result(capsys):
+    X, y = _wine()
+    quiet = LMNN(random_state=0).fit(X, y)
+    loud = LMNN(random_state=0, verbose=2).fit(X, y)
+    capsys.readouterr()
+    assert_array_equal(quiet.components_, loud.components_)
