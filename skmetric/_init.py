@@ -86,6 +86,7 @@ def initial_components(init, X, y, n_components, rng):
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray
         'auto' picks 'lda' when ``n_components <= min(n_features, n_classes - 1)``,
         'pca' when ``n_components < n_features``, and 'identity' otherwise.
+        'auto' picks 'identity' when every feature is constant.
         'identity' is the truncated identity; 'random' has standard normal entries;
         an array of shape (n_components, n_features) is used as given (copied).
     X : ndarray of shape (n_samples, n_features)
@@ -98,9 +99,9 @@ def initial_components(init, X, y, n_components, rng):
     if not isinstance(init, str):
         return check_array_param(init, (n_components, n_features), "init").copy()
     if init == "auto":
-        if n_components <= min(n_features, n_classes - 1):
+        if n_components <= min(n_features, n_classes - 1) and _has_spread(X):
             init = "lda"
-        elif n_components < min(n_features, X.shape[0]):
+        elif n_components < min(n_features, X.shape[0]) and _has_spread(X):
             init = "pca"
         else:
             init = "identity"
@@ -123,7 +124,17 @@ def initial_components(init, X, y, n_components, rng):
                 f"init='lda' gives at most min(n_features, n_classes - 1) = {limit} "
                 f"components; n_components={n_components}."
             )
+        if not _has_spread(X):
+            raise ValueError(
+                "init='lda' needs features that vary; every feature of X is "
+                "constant. Use init='identity'."
+            )
         lda = LinearDiscriminantAnalysis(n_components=n_components)
         lda.fit(X, y)
         return np.ascontiguousarray(lda.scalings_.T[:n_components])
     raise ValueError(f"init must be one of {sorted(INIT_OPTIONS)} or an array.")
+
+
+def _has_spread(X):
+    """True when some feature of X takes more than one value."""
+    return bool(np.any(X.max(axis=0) > X.min(axis=0)))
