@@ -95,6 +95,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         ``scipy.spatial.distance.pdist``. Transforming the data and using Euclidean
         distances gives the same neighbours far faster.
 
+        The distance is non-negative, symmetric and obeys the triangle inequality.
+        It is a metric when M has full rank; otherwise (for example with
+        ``n_components < n_features``) it is a pseudo-metric: points that differ
+        only along the null space of M are at distance zero.
+
         Returns
         -------
         metric : callable

@@ -2,7 +2,8 @@
 
 Conventions (see STYLE.md):
 
-- every jitted kernel is ``@njit(cache=True, nogil=True)`` at module level and takes
+- every jitted kernel is ``@kernel()`` (``njit(cache=True, nogil=True)``) at module
+  level and takes
   float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
 - kernels never validate, draw random numbers or print: callers check and convert
   their input once (``skmetric._validation``) and hand the arrays in;
@@ -16,6 +17,24 @@ compares the two on random inputs and edge cases.
 
 import numpy as np
 from numba import njit
+
+def kernel(**options):
+    """``njit(cache=True, nogil=True, **options)``, caching when it can.
+
+    numba refuses to decorate a cached function when no cache location is writable
+    (a read-only installation with no usable ``NUMBA_CACHE_DIR`` or user cache):
+    such a kernel is then compiled in every process instead, so that importing
+    skmetric never fails for want of a cache.
+    """
+
+    def decorate(function):
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(cache=False, nogil=True, **options)(function)
+
+    return decorate
+
 
 # Only the flags that make the sums of squares vectorise; no 'nnan'/'ninf', so a
 # non-finite value that slips through still propagates instead of being assumed away.
@@ -31,7 +50,7 @@ _BLOCK_ELEMENTS = 2**22
 # ---------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, fastmath=_SUM_FLAGS)
+@kernel(fastmath=_SUM_FLAGS)
 def pair_sq_dists(X, left, right):
     """Squared Euclidean distances of index pairs.
 
@@ -55,7 +74,7 @@ def pair_sq_dists(X, left, right):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def pair_sq_diffs(X, left, right):
     """Element-wise squared differences of index pairs.
 
@@ -78,7 +97,7 @@ def pair_sq_diffs(X, left, right):
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def pair_laplacian_matmul(X, left, right, weights):
     """Graph Laplacian of weighted pairs times X, without forming the Laplacian.
 
@@ -194,13 +213,13 @@ def sq_dist_weights_grad(E, W):
     return grad
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _delta_matrix(D2, squared):
     # delta of every pair: D2 itself, or its element-wise square root.
     return D2 if squared else np.sqrt(D2)
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _triplet_selected(d_ap, d_an, margin, miner):
     if miner == MINER_ALL:
         return True
@@ -213,7 +232,7 @@ def _triplet_selected(d_ap, d_an, margin, miner):
     return d_an <= d_ap + margin  # MINER_NOT_EASY
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def mine_triplets(D2, labels, margin, squared, miner):
     """Triplets ``(a, p, n)`` of a labelled batch, chosen by a miner.
 
@@ -279,7 +298,7 @@ def mine_triplets(D2, labels, margin, squared, miner):
     return anchors, positives, negatives
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def distance_weighted_triplets(D2, labels, margin, squared, n_dims, min_distance,
                                uniforms):
     """Distance-weighted negative sampling (Wu et al. 2017), one per (a, p) pair.
@@ -349,7 +368,7 @@ def distance_weighted_triplets(D2, labels, margin, squared, n_dims, min_distance
     return anchors[:m].copy(), positives[:m].copy(), negatives[:m].copy()
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _log_sphere_density(d, n_dims):
     # log q(d) up to a constant; 1 - d^2/4 is kept positive for d near 2.
     return (n_dims - 2.0) * np.log(d) + 0.5 * (n_dims - 3.0) * np.log(
@@ -357,7 +376,7 @@ def _log_sphere_density(d, n_dims):
     )
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
     """Triplet loss averaged over its active triplets, and ``W = dL/dD2``.
 
@@ -396,7 +415,7 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
     return loss, n_active, W
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def contrastive_pairs(labels, negative_scores):
     """Balanced pairs of a labelled batch: every positive, as many negatives.
 
@@ -451,7 +470,7 @@ def contrastive_pairs(labels, negative_scores):
     return left[:m].copy(), right[:m].copy(), similar[:m].copy()
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def contrastive_loss_weights(D2, left, right, similar, margin):
     """Contrastive loss (Hadsell et al. 2006) and ``W = dL/dD2``.
 
@@ -497,7 +516,7 @@ def contrastive_loss_weights(D2, left, right, similar, margin):
 # ---------------------------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def impostor_pairs_from_gram(
     gram, row_sq, col_sq, row_radius, col_radius, row_index, col_index
 ):
@@ -558,14 +577,14 @@ def impostor_pairs_from_gram(
     return anchors[:count].copy(), impostors[:count].copy()
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def _grown(values, count, capacity):
     out = np.empty(capacity, dtype=values.dtype)
     out[:count] = values[:count]
     return out
 
 
-@njit(cache=True, nogil=True)
+@kernel()
 def lmnn_push_loss_weights(
     target_dists, target_ptr, impostor_anchor, impostor_dists, squared
 ):

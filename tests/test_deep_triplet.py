@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -83,3 +84,26 @@ def test_deep_triplet_every_miner_fits(miner, squared):
         assert model.loss_curve_ == [0.0] * 3
     else:
         assert model.loss_curve_[0] > 0.0
+
+
+def test_deep_transform_in_blocks_matches_one_pass(monkeypatch):
+    import skmetric.deep._base as deep_base
+
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DeepTriplet(4, max_iter=3, random_state=0).fit(X, y)
+    whole = model.transform(X)
+    monkeypatch.setattr(deep_base, "_EMBED_ROWS", 7)
+    assert_allclose(model.transform(X), whole, rtol=1e-12, atol=1e-14)
+
+
+def test_deep_warns_when_inputs_are_far_from_unit_scale():
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X) * 1e-6
+    with pytest.warns(UserWarning, match="median standard deviation is 1e-06, far "
+                                         "from 1"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            DeepTriplet(4, max_iter=2, random_state=0).fit(X, y)

@@ -43,8 +43,11 @@ from ._optim import make_optimizer
 _COLLAPSE_RATIO = 1e-2
 # Rows embedded for the collapse check.
 _COLLAPSE_ROWS = 1000
-# Ratio of the largest to the median feature standard deviation that gets a warning.
+# Ratio of the largest to the median feature standard deviation that gets a warning,
+# and the same ratio between the median standard deviation and 1.
 _SCALE_RATIO = 1e3
+# Rows embedded at once by transform.
+_EMBED_ROWS = 4096
 # BLAS threads during training. The products of a batch are small (a few hundred
 # rows), where OpenBLAS's threads cost more than they give: one usps epoch (batch
 # 128, a 256-128-32 network) took 0.10 s with one thread and 0.80 s with two on the
@@ -384,9 +387,17 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
 
     def _embed(self, X):
-        """Embed already validated float64 rows (no checks)."""
-        return forward(X, self.coefs_, self.intercepts_, self.activation,
-                       self.normalize)[0]
+        """Embed already validated float64 rows (no checks), block by block.
+
+        Blocks of ``_EMBED_ROWS`` rows bound the memory of the hidden activations,
+        whatever the number of rows.
+        """
+        blocks = [
+            forward(X[start:start + _EMBED_ROWS], self.coefs_, self.intercepts_,
+                    self.activation, self.normalize)[0]
+            for start in range(0, X.shape[0], _EMBED_ROWS)
+        ]
+        return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
 
 
 def embedding_collapsed(embedding):
@@ -408,6 +419,16 @@ def _warn_if_badly_scaled(estimator, X):
             f"{type(estimator).__name__}: feature standard deviations range from "
             f"{nonzero.min():.3g} to {nonzero.max():.3g}; standardise X (for example "
             "with StandardScaler) so that every feature counts.",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif nonzero.size and not (
+        1.0 / _SCALE_RATIO <= np.median(nonzero) <= _SCALE_RATIO
+    ):
+        warnings.warn(
+            f"{type(estimator).__name__}: the features' median standard deviation "
+            f"is {np.median(nonzero):.3g}, far from 1; the network starts at unit "
+            "scale, so standardise X (for example with StandardScaler).",
             UserWarning,
             stacklevel=4,
         )

@@ -1,0 +1,141 @@
+"""One table of estimators for the generic reliability tests, with fast settings.
+
+Each case names a factory (keyword arguments pass through to the constructor), how
+the estimator is fitted (``"labels"``: ``fit(X, y)``; ``"pairs"`` or
+``"triplets"``: explicit constraints derived from the labels by :func:`fit_case`)
+and whether it is linear (has ``components_`` and keeps float32 in ``transform``).
+
+LMNN and the deep estimators are added only when they import, so the table also
+works on a checkout without them.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from skmetric import MahalanobisXing
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    make: Callable
+    kind: str = "labels"
+    linear: bool = True
+
+    def __str__(self):
+        return self.name
+
+
+CASES = [
+    Case(
+        "MahalanobisXing",
+        lambda **kw: MahalanobisXing(**{"random_state": 0, **kw}),
+    ),
+    Case(
+        "MahalanobisXing(diagonal)",
+        lambda **kw: MahalanobisXing(**{"diagonal": True, "random_state": 0, **kw}),
+    ),
+    Case(
+        "MahalanobisXing(pairs)",
+        lambda **kw: MahalanobisXing(**{"random_state": 0, **kw}),
+        kind="pairs",
+    ),
+]
+
+# ---- LMNN and the deep estimators: added only if they import ---------------------
+try:
+    from skmetric import LMNN
+except ImportError:  # pragma: no cover - a checkout without LMNN
+    LMNN = None
+if LMNN is not None:
+    CASES.append(
+        Case("LMNN", lambda **kw: LMNN(**{"max_iter": 20, "random_state": 0, **kw}))
+    )
+
+try:
+    from skmetric.deep import DeepSiamese, DeepTriplet
+except ImportError:  # pragma: no cover - a checkout without them
+    DeepSiamese = DeepTriplet = None
+if DeepSiamese is not None:
+    _DEEP_FAST = dict(hidden_layer_sizes=(8,), batch_size=16, n_samples_per_class=4,
+                      max_iter=3, random_state=0)
+
+    def _deep(Estimator):
+        def make(**kw):
+            return Estimator(**{"n_components": 4, **_DEEP_FAST, **kw})
+        return make
+
+    CASES += [
+        Case("DeepSiamese", _deep(DeepSiamese), linear=False),
+        Case("DeepTriplet", _deep(DeepTriplet), linear=False),
+        Case("DeepSiamese(pairs)", _deep(DeepSiamese), kind="pairs", linear=False),
+        Case("DeepTriplet(triplets)", _deep(DeepTriplet), kind="triplets",
+             linear=False),
+    ]
+# ----------------------------------------------------------------------------------
+
+# Known failures, by test id: each runs as a strict xfail (so a fix shows up as an
+# XPASS failure) until the estimator's owner fixes it and removes the entry.
+_DEEP_TINY = (
+    "inputs of magnitude 1e-150 collapse the embedding to one point (an "
+    "EmbeddingCollapseWarning is emitted): the network does not rescale its input"
+)
+KNOWN_FAILURES = {
+    f"test_extreme_magnitudes_give_finite_results[1e-150-{name}]": _DEEP_TINY
+    for name in ("DeepSiamese", "DeepTriplet", "DeepSiamese(pairs)",
+                 "DeepTriplet(triplets)")
+}
+
+
+@pytest.fixture(autouse=True)
+def known_failures(request):
+    """Mark a test listed in KNOWN_FAILURES as a strict expected failure."""
+    reason = KNOWN_FAILURES.get(request.node.name)
+    if reason is not None:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+LABEL_CASES = [case for case in CASES if case.kind == "labels"]
+LINEAR_CASES = [case for case in CASES if case.linear]
+
+
+def constraints_from_labels(y, kind):
+    """Explicit constraints that say what the labels say.
+
+    ``"pairs"``: every pair ``i < j`` (1 if same class, -1 otherwise), as
+    ``{"pairs": ..., "pair_labels": ...}``. ``"triplets"``: for each row with a
+    class-mate, its next class-mate as positive and the first row of another class
+    as negative, as ``{"triplets": ...}``. Rows are indices into X.
+    """
+    y = np.asarray(y)
+    n = y.shape[0]
+    if kind == "pairs":
+        left, right = np.triu_indices(n, k=1)
+        return {"pairs": np.column_stack((left, right)),
+                "pair_labels": np.where(y[left] == y[right], 1, -1)}
+    triplets = []
+    for anchor in range(n):
+        mates = np.flatnonzero((y == y[anchor]) & (np.arange(n) != anchor))
+        others = np.flatnonzero(y != y[anchor])
+        if mates.size and others.size:
+            positive = mates[np.searchsorted(mates, anchor) % mates.size]
+            triplets.append((anchor, positive, others[0]))
+    return {"triplets": np.array(triplets, dtype=np.int64).reshape(-1, 3)}
+
+
+def fit_case(case, estimator, X, y):
+    """Fit ``estimator`` the way ``case`` says: on labels, or on constraints from y."""
+    if case.kind == "labels":
+        return estimator.fit(X, y)
+    return estimator.fit(X, **constraints_from_labels(y, case.kind))
+
+
+def make_blobs_data(n_samples=30, n_features=3, n_classes=3, seed=0):
+    """Small well-separated classes: a quick fit that learns something."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n_samples) % n_classes
+    centres = rng.normal(scale=8.0, size=(n_classes, n_features))
+    return centres[y] + rng.normal(size=(n_samples, n_features)), y
