@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from sklearn import datasets as sk_datasets
+from sklearn.decomposition import PCA
 from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -189,13 +190,18 @@ def make_splits(
     return splits
 
 
-def scaled(X_train, X_test):
+def scaled(X_train, X_test, max_dim=None):
     """Standardise both parts with a ``StandardScaler`` fit on the training part.
+
+    With ``max_dim``, data with more features are then projected on their first
+    ``max_dim`` principal components (PCA fit on the training part), as the LMNN
+    paper did for its high-dimensional sets.
 
     Parameters
     ----------
     X_train : ndarray of shape (n_train, n_features)
     X_test : ndarray of shape (n_test, n_features)
+    max_dim : int, default=None
 
     Returns
     -------
@@ -204,9 +210,13 @@ def scaled(X_train, X_test):
         Both float64, C-contiguous.
     """
     scaler = StandardScaler().fit(X_train)
+    X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+    if max_dim and X_train.shape[1] > max_dim:
+        pca = PCA(max_dim, random_state=0).fit(X_train)
+        X_train, X_test = pca.transform(X_train), pca.transform(X_test)
     return (
-        np.ascontiguousarray(scaler.transform(X_train), dtype=np.float64),
-        np.ascontiguousarray(scaler.transform(X_test), dtype=np.float64),
+        np.ascontiguousarray(X_train, dtype=np.float64),
+        np.ascontiguousarray(X_test, dtype=np.float64),
     )
 
 

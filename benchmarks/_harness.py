@@ -49,6 +49,7 @@ def evaluate_estimator(
     trace_memory=False,
     warmup=False,
     retrieval=False,
+    max_dim=None,
 ):
     """Evaluate an in-process transformer (or plain Euclidean kNN) on each split.
 
@@ -80,6 +81,9 @@ def evaluate_estimator(
     retrieval : bool, default=False
         Also score the embedded test part by leave-one-out retrieval: MAP@R and
         precision@1 (:mod:`skmetric.metrics`) in ``extra``.
+    max_dim : int, default=None
+        Project data with more features on this many principal components after
+        scaling (:func:`~benchmarks._data.scaled`).
 
     Returns
     -------
@@ -88,7 +92,7 @@ def evaluate_estimator(
     """
     records = []
     for i, (train, test) in enumerate(splits):
-        X_train, X_test = scaled(dataset.X[train], dataset.X[test])
+        X_train, X_test = scaled(dataset.X[train], dataset.X[test], max_dim)
         y_train, y_test = dataset.y[train], dataset.y[test]
         estimator = factory()
         if warmup and i == 0 and estimator is not None:
@@ -144,8 +148,11 @@ def evaluate_peer(
     method=None,
     timeout=None,
     warmup=False,
+    max_dim=None,
 ):
     """Evaluate a peer library on each split through :func:`run_peer`.
+
+    ``max_dim`` is as in :func:`evaluate_estimator`.
 
     Parameters
     ----------
@@ -171,7 +178,7 @@ def evaluate_peer(
     """
     records = []
     for i, (train, test) in enumerate(splits):
-        X_train, X_test = scaled(dataset.X[train], dataset.X[test])
+        X_train, X_test = scaled(dataset.X[train], dataset.X[test], max_dim)
         result = run_peer(
             peer,
             X_train,

@@ -395,6 +395,12 @@ def project_spectraplex(M):
     return (projected + projected.T) * 0.5, values, vectors
 
 
+def _nonzero_components(values, vectors):
+    """L of the directions with a positive eigenvalue: the simplex projection zeroes
+    most of them near the (low-rank) optimum, and the distances cost O(n d r)."""
+    return components_from_eigh(values, vectors, max(1, int(np.sum(values > 0.0))))
+
+
 def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
     chol = whitening_factor(similar_scatter(X, similar_pairs))
     X_white = np.ascontiguousarray(
@@ -403,7 +409,7 @@ def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
     d = X.shape[1]
     M, values, vectors = np.eye(d) / d, np.full(d, 1.0 / d), np.eye(d)
     objective, gradient = full_objective_grad(
-        X_white, dissimilar_pairs, components_from_eigh(values, vectors)
+        X_white, dissimilar_pairs, _nonzero_components(values, vectors)
     )
     step = _STEP_INIT
     converged = False
@@ -423,7 +429,7 @@ def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
         while step >= _STEP_MIN:
             trial = project_spectraplex(M + step * direction)
             trial_objective, trial_gradient = full_objective_grad(
-                X_white, dissimilar_pairs, components_from_eigh(trial[1], trial[2])
+                X_white, dissimilar_pairs, _nonzero_components(trial[1], trial[2])
             )
             if np.isfinite(trial_objective) and trial_objective > objective:
                 break
