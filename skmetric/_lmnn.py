@@ -1,26 +1,17 @@
 """LMNN: large margin nearest neighbour metric learning (Weinberger & Saul 2009)."""
 
-import functools
 import warnings
 from numbers import Integral, Real
-from typing import NamedTuple
 
 import numpy as np
-from scipy.optimize import minimize
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from threadpoolctl import ThreadpoolController
 
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import INIT_OPTIONS, initial_components
-from ._kernels import (
-    _BLOCK_ELEMENTS,
-    lmnn_push_loss_weights,
-    pair_laplacian_matmul,
-    pair_sq_dists,
-    weighted_outer_sum,
-)
-from ._lmnn_neighbors import class_members, find_impostors, find_target_neighbors
+from ._kernels import pair_sq_dists, weighted_outer_sum
+from ._lmnn_neighbors import class_members, find_target_neighbors
+from ._lmnn_solver import LMNNProblem, _ActiveSetSolver, _BlasThreads
 from ._validation import (
     Interval,
     StrOptions,
@@ -28,17 +19,6 @@ from ._validation import (
     check_params,
     check_X_y_classes,
 )
-
-# The active set of impostor pairs is recomputed by an exact search at the current
-# iterate, first after _REFRESH_EVERY iterations. It holds every pair within
-# (1 + _SEARCH_SLACK) times the anchor's margin radius, so that most pairs that
-# become impostors before the next search are already in it. The interval grows
-# by _REFRESH_GROWTH (up to _REFRESH_MAX) after a search that found the set
-# complete and is halved after one that found it incomplete.
-_REFRESH_EVERY = 10
-_SEARCH_SLACK = 0.2
-_REFRESH_GROWTH = 1.5
-_REFRESH_MAX = 50
 
 
 class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
@@ -352,234 +332,3 @@ def _pull_scatter(X, targets):
     return weighted_outer_sum(
         X, target_anchor, target_index, np.ones(target_anchor.shape[0])
     )
-
-
-# ---------------------------------------------------------------------------------
-# Objective
-# ---------------------------------------------------------------------------------
-
-
-class LMNNProblem(NamedTuple):
-    """What the LMNN objective depends on besides L and the impostor pairs."""
-
-    X: np.ndarray  # (n_samples, n_features) float64 C
-    target_anchor: np.ndarray  # (n_targets,) int64, non-decreasing
-    target_index: np.ndarray  # (n_targets,) int64
-    target_ptr: np.ndarray  # (n_samples + 1,) int64, CSR of the targets by anchor
-    pull_scatter: np.ndarray  # (n_features, n_features), see _pull_scatter
-    push_weight: float  # mu
-    squared: bool  # squared hinge
-
-
-def lmnn_loss_grad(
-    flat_components, problem, impostor_anchor, impostor_index, sample_fraction=1.0
-):
-    """LMNN objective and its gradient in L, over the given impostor pairs.
-
-    The triplets are ``(i, j, l)`` for every pair ``(i, l)`` of the impostor
-    arrays and every target neighbour j of i; with all pairs of different classes
-    (or all those within the margin radius) this is the full LMNN objective.
-    When the pairs are a random sample of a fraction of them, the push term is
-    divided by that fraction, which makes it an unbiased estimate.
-
-    Parameters
-    ----------
-    flat_components : ndarray of shape (n_components * n_features,)
-        L, flattened row by row.
-    problem : LMNNProblem
-    impostor_anchor, impostor_index : ndarray of shape (m,), int64
-        The pairs (i, l), l of another class than i.
-    sample_fraction : float, default=1.0
-        The fraction of the pairs the arrays were sampled from.
-
-    Returns
-    -------
-    loss : float
-    grad : ndarray of shape (n_components * n_features,)
-    """
-    loss, grad, _ = _loss_grad_active(
-        flat_components, problem, impostor_anchor, impostor_index, sample_fraction
-    )
-    return loss, grad
-
-
-def _loss_grad_active(
-    flat_components, problem, impostor_anchor, impostor_index, sample_fraction=1.0
-):
-    """:func:`lmnn_loss_grad` plus the number of active triplets."""
-    X = problem.X
-    n_samples, n_features = X.shape
-    components = flat_components.reshape(-1, n_features)
-    embedded = X @ components.T
-    target_dists = pair_sq_dists(embedded, problem.target_anchor, problem.target_index)
-    impostor_dists = pair_sq_dists(embedded, impostor_anchor, impostor_index)
-    push, target_weights, impostor_weights, n_active = lmnn_push_loss_weights(
-        target_dists, problem.target_ptr, impostor_anchor, impostor_dists,
-        problem.squared,
-    )
-    mu = problem.push_weight
-    mu_push = mu / sample_fraction
-    loss = ((1.0 - mu) * target_dists.sum() + mu_push * push) / n_samples
-    laplacian_embedded = pair_laplacian_matmul(
-        embedded,
-        np.concatenate((problem.target_anchor, impostor_anchor)),
-        np.concatenate((problem.target_index, impostor_index)),
-        mu_push * np.concatenate((target_weights, impostor_weights)),
-    )
-    grad = (1.0 - mu) * (components @ problem.pull_scatter)
-    grad += laplacian_embedded.T @ X
-    grad *= 2.0 / n_samples
-    return loss, grad.ravel(), n_active
-
-
-# ---------------------------------------------------------------------------------
-# Solver: L-BFGS over an active set of impostors
-# ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """The BLAS libraries loaded in this process (looked up once: it takes ms)."""
-    return ThreadpoolController().select(user_api="blas")
-
-
-class _BlasThreads:
-    """Keep BLAS on one thread; give the impostor search its own threads instead.
-
-    OpenBLAS threads synchronise by spinning: on a busy machine (or with the two
-    OpenBLAS copies that NumPy and scipy's L-BFGS-B may load) a fit slowed down
-    several times over with them. So the fit runs BLAS on one thread, and the
-    impostor search, the part worth parallelising, shares its blocks out to
-    ``threads`` Python threads (the products and the numba kernel release the
-    GIL), as many as BLAS had.
-    """
-
-    def __init__(self):
-        self._controller = _blas_controller()
-        self.threads = max(
-            [lib.num_threads for lib in self._controller.lib_controllers], default=1
-        )
-
-    def limit(self, threads):
-        """Context manager: at most ``threads`` BLAS threads inside it."""
-        return self._controller.limit(limits=threads)
-
-
-class _ActiveSetSolver:
-    """L-BFGS on the objective restricted to an active set of impostor pairs.
-
-    The set is refreshed by an exact search every ``_REFRESH_EVERY`` iterations
-    and when L-BFGS stops. A refresh that changes the objective at the current
-    iterate (the old set missed an active triplet) restarts L-BFGS there; one
-    that does not after L-BFGS has converged ends the fit.
-    """
-
-    def __init__(self, problem, members, params, scale, printer, seed, blas):
-        self.problem = problem
-        self.members = members
-        self.params = params
-        self.scale = scale
-        self.printer = printer
-        self.seed = seed
-        self.blas = blas
-        self.n_iter = 0
-        self.loss = np.inf
-        self.impostor_anchor = self.impostor_index = np.empty(0, np.int64)
-        self.fraction = 1.0
-        # Threads pay off once the search spans several blocks.
-        n_pairs = problem.X.shape[0] ** 2 // 2
-        self._search_threads = blas.threads if n_pairs > 4 * _BLOCK_ELEMENTS else 1
-        self._last = None  # (x, loss, n_active) of the last evaluation
-        self._last_refresh = 0
-        self._refresh_every = float(_REFRESH_EVERY)
-        self._refreshed_at = None
-        self._restart = False
-
-    def run(self, components):
-        """Minimise from ``components``; return the final L and whether it converged."""
-        x = np.ascontiguousarray(components, dtype=np.float64).ravel()
-        self._refresh(x)
-        while True:
-            self._restart = False
-            result = minimize(
-                self._loss_grad, x, method="L-BFGS-B", jac=True,
-                tol=self.params.tol, callback=self._on_iteration,
-                options={"maxiter": self.params.max_iter - self.n_iter},
-            )
-            x = result.x
-            self.loss = float(result.fun)
-            if self.n_iter >= self.params.max_iter:
-                return x.reshape(components.shape), False
-            if self._restart:
-                continue
-            checked = self._refreshed_at is not None and np.array_equal(
-                self._refreshed_at, x
-            )
-            if checked or self._refresh_keeps_objective(x):
-                return x.reshape(components.shape), True
-
-    def _loss_grad(self, x):
-        loss, grad, n_active = _loss_grad_active(
-            x, self.problem, self.impostor_anchor, self.impostor_index, self.fraction
-        )
-        self._last = (x.copy(), loss, n_active)
-        return loss, grad
-
-    def _evaluation_at(self, x):
-        if self._last is None or not np.array_equal(self._last[0], x):
-            self._loss_grad(x)
-        return self._last[1], self._last[2]
-
-    def _on_iteration(self, intermediate_result):
-        self.n_iter += 1
-        x = intermediate_result.x
-        loss, n_active = self._evaluation_at(x)
-        self.loss = loss
-        self.printer.row(self.n_iter, loss, n_active, self.impostor_anchor.shape[0],
-                         self.printer.elapsed)
-        if self.params.callback is not None:
-            self.params.callback(x / self.scale, self.n_iter)
-        if self.n_iter - self._last_refresh >= self._refresh_every:
-            fraction = self.fraction
-            if self._refresh_keeps_objective(x):
-                self._refresh_every = min(
-                    self._refresh_every * _REFRESH_GROWTH, _REFRESH_MAX
-                )
-                return
-            if self.fraction == fraction:
-                # The old set missed active triplets: search more often.
-                self._refresh_every = max(1.0, self._refresh_every / 2)
-            # The objective L-BFGS knew at x changed: restart it there.
-            self._restart = True
-            raise StopIteration
-
-    def _refresh_keeps_objective(self, x):
-        """Refresh the set at x; tell whether the objective at x stayed the same.
-
-        The new set holds every active triplet at x (of the sampled pairs, if
-        they are sampled), so the objective stays the same exactly when the
-        sampled fraction did and the old set held them all too: the numbers of
-        active triplets are equal.
-        """
-        _, old_active = self._evaluation_at(x)
-        fraction = self.fraction
-        self._refresh(x)
-        _, new_active = self._evaluation_at(x)
-        return self.fraction == fraction and new_active == old_active
-
-    def _refresh(self, x):
-        """Exact search of the pairs within the slackened margin radius at x."""
-        problem = self.problem
-        embedded = problem.X @ x.reshape(-1, problem.X.shape[1]).T
-        target_dists = pair_sq_dists(embedded, problem.target_anchor,
-                                     problem.target_index)
-        # Every anchor has at least one target: no CSR slice is empty.
-        farthest = np.maximum.reduceat(target_dists, problem.target_ptr[:-1])
-        anchor, index, self.fraction, _ = find_impostors(
-            embedded, self.members, (1.0 + _SEARCH_SLACK) * (farthest + 1.0),
-            self.params.max_impostors, self.seed, n_threads=self._search_threads,
-        )
-        self.impostor_anchor, self.impostor_index = anchor, index
-        self._last = None
-        self._last_refresh = self.n_iter
-        self._refreshed_at = x.copy()

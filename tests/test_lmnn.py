@@ -14,13 +14,14 @@ from sklearn.preprocessing import StandardScaler
 
 from skmetric import LMNN
 from skmetric._kernels import pairwise_sq_dists
-from skmetric._lmnn import LMNNProblem, _pull_scatter, lmnn_loss_grad
+from skmetric._lmnn import _pull_scatter
 from skmetric._lmnn_neighbors import (
     class_members,
     find_impostors,
     find_target_neighbors,
     pair_keys,
 )
+from skmetric._lmnn_solver import LMNNProblem, lmnn_loss_grad
 
 from ._toys import informative_axis_data
 
@@ -404,3 +405,22 @@ def test_lmnn_verbose_does_not_change_the_result(capsys):
     loud = LMNN(random_state=0, verbose=2).fit(X, y)
     capsys.readouterr()
     assert_array_equal(quiet.components_, loud.components_)
+
+
+def test_objective_with_threads_equals_without():
+    from skmetric._lmnn_solver import _loss_grad_active, _ThreadPool
+
+    X, y = _noisy_blobs()
+    y = y.astype(np.int64)
+    targets = find_target_neighbors(X, y, 3)
+    problem = LMNNProblem(X, *targets, _pull_scatter(X, targets), 0.5, True)
+    anchor, impostor = np.nonzero(y[:, None] != y[None, :])
+    components = np.random.default_rng(1).normal(size=(5, X.shape[1]))
+    args = (components.ravel(), problem, anchor.astype(np.int64),
+            impostor.astype(np.int64), 0.5)
+    expected = _loss_grad_active(*args)
+    with _ThreadPool(3) as pool:
+        got = _loss_grad_active(*args, pool=pool)
+    assert_allclose(got[0], expected[0], rtol=1e-12)
+    assert_allclose(got[1], expected[1], rtol=1e-10, atol=1e-12)
+    assert got[2] == expected[2]
