@@ -191,7 +191,7 @@ def _mlpack_lmnn(params):
     return fit, metadata.version("mlpack")
 
 
-_TRIPLET_DEFAULTS = {
+TRIPLET_DEFAULTS = {
     "hidden_layer_sizes": [128],
     "n_components": 32,
     "max_epochs": 50,
@@ -205,7 +205,7 @@ _TRIPLET_DEFAULTS = {
 }
 
 
-@register("torch_pml.triplet", env="torch", defaults=_TRIPLET_DEFAULTS)
+@register("torch_pml.triplet", env="torch", defaults=TRIPLET_DEFAULTS)
 def _torch_pml_triplet(params):
     """A ReLU MLP trained with pytorch-metric-learning's ``TripletMarginLoss``.
 
@@ -218,7 +218,7 @@ def _torch_pml_triplet(params):
     torch's default). ``extra`` holds ``time_per_epoch`` (s) and
     ``loss_curve`` (mean loss per epoch).
     """
-    unknown = sorted(set(params) - set(_TRIPLET_DEFAULTS))
+    unknown = sorted(set(params) - set(TRIPLET_DEFAULTS))
     if unknown:
         raise TypeError(f"torch_pml.triplet got unexpected parameters {unknown}")
     import torch

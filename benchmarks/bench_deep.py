@@ -32,6 +32,7 @@ from benchmarks._harness import (
     save_results,
     summarize,
 )
+from benchmarks._peer_worker import TRIPLET_DEFAULTS
 from skmetric.deep import DeepSiamese, DeepTriplet
 
 DATASETS = ("digits", "usps", "mnist_test10k", "olivetti", "yaleb32")
@@ -39,17 +40,7 @@ MINERS = ("semihard", "all", "hard", "batch_hard", "distance_weighted", "easy")
 N_COMPONENTS = DeepTriplet().n_components
 
 # The side-by-side with pytorch-metric-learning: one configuration for both.
-PEER_CONFIG = {
-    "hidden_layer_sizes": [128],
-    "n_components": 32,
-    "max_epochs": 50,
-    "batch_size": 128,
-    "learning_rate": 1e-3,
-    "margin": 0.2,
-    "miner": "semihard",
-    "normalize": True,
-    "random_state": 0,
-}
+PEER_CONFIG = TRIPLET_DEFAULTS
 
 
 def method_factories(n_features, quick=False):

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import INIT_OPTIONS, initial_components
 from ._kernels import pair_sq_dists, weighted_outer_sum
-from ._lmnn_neighbors import class_members, find_target_neighbors
+from ._lmnn_neighbors import find_target_neighbors
 from ._lmnn_solver import LMNNProblem, _ActiveSetSolver, _BlasThreads
 from ._validation import (
     Interval,
@@ -18,6 +18,7 @@ from ._validation import (
     check_array_param,
     check_params,
     check_X_y_classes,
+    class_members,
 )
 
 

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._validation import class_members
+
 from ._kernels import (
     _BLOCK_ELEMENTS,
     impostor_pairs_from_gram,
@@ -22,13 +24,6 @@ from ._kernels import (
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-def class_members(y, n_classes):
-    """Row numbers of each class: a list of ``n_classes`` int64 arrays."""
-    order = np.argsort(y, kind="stable").astype(np.int64)
-    bounds = np.cumsum(np.bincount(y, minlength=n_classes))[:-1]
-    return np.split(order, bounds)
 
 
 def find_target_neighbors(X, y, n_neighbors, block_elements=_BLOCK_ELEMENTS):

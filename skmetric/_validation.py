@@ -27,6 +27,7 @@ __all__ = [
     "Real",
     "StrOptions",
     "check_array_param",
+    "class_members",
     "check_params",
     "check_pairs",
     "check_triplets",
@@ -228,3 +229,13 @@ def check_array_param(value, shape, name):
         raise ValueError(f"{name} must have shape {shape}; got shape {arr.shape}.")
     return arr
 
+
+def class_members(y, n_classes=None):
+    """Row indices of each class of encoded labels ``0..n_classes-1``.
+
+    Returns a list of ``n_classes`` int64 arrays (rows in increasing order), as
+    ``check_X_y_classes`` encodes y; ``n_classes`` defaults to ``y.max() + 1``.
+    """
+    order = np.argsort(y, kind="stable").astype(np.int64)
+    counts = np.bincount(y, minlength=0 if n_classes is None else n_classes)
+    return np.split(order, np.cumsum(counts)[:-1])

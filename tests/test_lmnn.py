@@ -16,12 +16,12 @@ from skmetric import LMNN
 from skmetric._kernels import pairwise_sq_dists
 from skmetric._lmnn import _pull_scatter
 from skmetric._lmnn_neighbors import (
-    class_members,
     find_impostors,
     find_target_neighbors,
     pair_keys,
 )
 from skmetric._lmnn_solver import LMNNProblem, lmnn_loss_grad
+from skmetric._validation import class_members
 
 from ._toys import informative_axis_data
 

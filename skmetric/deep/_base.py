@@ -26,11 +26,11 @@ from .._validation import (
     check_params,
     check_X,
     check_X_y_classes,
+    class_members,
 )
 from ..metrics import map_at_r
 from ._batches import (
     class_batches,
-    class_members,
     constraint_batches,
     split_classes,
     split_constraints,

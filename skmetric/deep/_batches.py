@@ -4,12 +4,7 @@ held-out split of early stopping. All randomness comes from the ``rng`` passed i
 
 import numpy as np
 
-
-def class_members(y):
-    """Row indices of each class of encoded labels ``0..n_classes-1``."""
-    order = np.argsort(y, kind="stable")
-    bounds = np.cumsum(np.bincount(y))
-    return np.split(order, bounds[:-1])
+from .._validation import class_members
 
 
 def class_batches(members, batch_size, n_samples_per_class, rng):
