@@ -239,3 +239,48 @@ def knn_accuracy(Z_train, y_train, Z_test, y_test, n_neighbors=3):
     """
     knn = KNeighborsClassifier(n_neighbors=n_neighbors).fit(Z_train, y_train)
     return float(knn.score(Z_test, y_test))
+
+
+def open_set_splits(dataset, n_splits=3, seed=0, *, max_train=None):
+    """Class-disjoint splits for unseen-class tasks (retrieval, verification).
+
+    For split ``i`` the classes are permuted with ``default_rng([seed, i])``: the
+    first half (rounded down, at least one class) is seen in training, the rest
+    is never seen. Every row of a seen class goes to training, every row of an
+    unseen class to the test part, so no class is on both sides. Scalers and
+    projections must be fit on the training part only (``scaled`` does so).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    n_splits : int, default=3
+    seed : int, default=0
+    max_train : int, default=None
+        If set, a larger training part is subsampled to this many rows,
+        stratified and reproducibly (the unseen part is kept whole).
+
+    Returns
+    -------
+    splits : list of (ndarray, ndarray)
+        ``(train_idx, test_idx)`` pairs, int64, sorted.
+    """
+    y = dataset.y
+    classes = np.unique(y)
+    if classes.shape[0] < 2:
+        raise ValueError(f"{dataset.name}: an open-set split needs at least 2 classes.")
+    n_seen = max(1, classes.shape[0] // 2)
+    splits = []
+    for i in range(n_splits):
+        rng = np.random.default_rng([seed, i])
+        seen = rng.permutation(classes)[:n_seen]
+        in_train = np.isin(y, seen)
+        train, test = np.flatnonzero(in_train), np.flatnonzero(~in_train)
+        if max_train is not None and len(train) > max_train:
+            train, _ = train_test_split(
+                train,
+                train_size=max_train,
+                stratify=y[train],
+                random_state=int(rng.integers(2**31)),
+            )
+        splits.append((np.sort(train).astype(np.int64), np.sort(test).astype(np.int64)))
+    return splits
