@@ -22,6 +22,7 @@ number of points: about 64 MiB of distances and ranks at a time.
 """
 
 import numpy as np
+from sklearn.pipeline import Pipeline
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_consistent_length
 
@@ -223,9 +224,22 @@ def knn_accuracy(X, y, n_neighbors=3, *, X_ref=None, y_ref=None):
 class RetrievalScorer:
     """A scorer ``scorer(estimator, X, y)`` for ``GridSearchCV(scoring=...)``.
 
-    It embeds X with ``estimator.transform`` (a fitted transformer, or a Pipeline
-    whose last step is one) and scores the embedding by leave-one-out retrieval
-    within X, so it works on the held-out fold of a cross-validation.
+    It embeds X with the fitted estimator and scores the embedding by
+    leave-one-out retrieval within X, so it works on the held-out fold of a
+    cross-validation. The embedding is ``estimator.transform(X)`` for a
+    transformer (a metric learner, or a Pipeline ending in one). A Pipeline
+    that ends in an estimator without ``transform`` (a classifier such as
+    ``KNeighborsClassifier`` after the metric learner) is scored on the
+    embedding that its last step receives, ``pipeline[:-1].transform(X)``; so
+    ``GridSearchCV(make_pipeline(LMNN(), KNeighborsClassifier()),
+    scoring={"accuracy": "accuracy", "map": map_at_r_scorer}, refit="accuracy")``
+    reports both.
+
+    Any other estimator without ``transform`` raises a ``TypeError``.
+    scikit-learn's ``cross_val_score``, ``cross_validate`` and ``GridSearchCV``
+    catch the errors of a scorer when ``error_score`` is a number (NaN by
+    default): the score becomes NaN and the error is shown as a
+    ``UserWarning`` only. Pass ``error_score='raise'`` to have the error raised.
 
     Parameters
     ----------
@@ -250,7 +264,26 @@ class RetrievalScorer:
         self.kwargs = kwargs
 
     def __call__(self, estimator, X, y):
-        return self._METRICS[self.metric](estimator.transform(X), y, **self.kwargs)
+        embedding = self._embedding_step(estimator).transform(X)
+        return self._METRICS[self.metric](embedding, y, **self.kwargs)
+
+    def _embedding_step(self, estimator):
+        """The fitted transformer whose output is scored (see the class notes)."""
+        if hasattr(estimator, "transform"):
+            return estimator
+        if isinstance(estimator, Pipeline) and len(estimator) > 1:
+            head = estimator[:-1]
+            if hasattr(head, "transform"):
+                return head
+        raise TypeError(
+            f"{self!r} scores an embedding, so it needs a fitted transformer "
+            f"(an estimator with a transform method); got "
+            f"{type(estimator).__name__}, which has none. Score the metric "
+            "learner itself, or a Pipeline of transformers that may end in a "
+            "classifier (it is then scored on pipeline[:-1].transform(X)); to "
+            "score the embedding step of another classifier pipeline, call the "
+            "scorer on that step, for example scorer(pipeline[:-1], X, y)."
+        )
 
     def __repr__(self):
         args = "".join(f", {key}={value!r}" for key, value in self.kwargs.items())

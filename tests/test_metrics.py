@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_iris
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skmetric import MahalanobisXing
@@ -156,3 +156,54 @@ def test_retrieval_scorers_in_grid_search():
     assert_allclose(metrics.map_at_r_scorer(grid.best_estimator_, X, y),
                     metrics.map_at_r(Z, y))
     assert repr(metrics.precision_at_1_scorer) == "RetrievalScorer('precision_at_k', k=1)"
+
+
+@pytest.mark.filterwarnings("error")  # a scorer failure would be a UserWarning
+def test_retrieval_scorer_scores_the_embedding_of_a_classifier_pipeline():
+    X, y = load_iris(return_X_y=True)
+    embed = make_pipeline(StandardScaler(), MahalanobisXing(random_state=0))
+    classify = make_pipeline(StandardScaler(), MahalanobisXing(random_state=0),
+                             KNeighborsClassifier(3))
+    cv = StratifiedKFold(3)  # the default for the classifier only
+    scores = cross_val_score(classify, X, y, cv=cv, scoring=metrics.map_at_r_scorer)
+    assert np.all(np.isfinite(scores))
+    # The same folds and fits: the score of the embedding that the classifier gets.
+    assert_allclose(scores, cross_val_score(embed, X, y, cv=cv,
+                                            scoring=metrics.map_at_r_scorer))
+    # Beside a classification score in one grid search.
+    grid = GridSearchCV(classify, {"kneighborsclassifier__n_neighbors": [1, 5]}, cv=3,
+                        scoring={"accuracy": "accuracy",
+                                 "map": metrics.map_at_r_scorer}, refit="accuracy")
+    grid.fit(X, y)
+    assert np.all(np.isfinite(grid.cv_results_["mean_test_map"]))
+
+
+def _fitted_knn():
+    X, y = load_iris(return_X_y=True)
+    return KNeighborsClassifier(3).fit(X, y), X, y
+
+
+@pytest.mark.parametrize("wrap", [lambda knn: knn,
+                                  lambda knn: Pipeline([("knn", knn)])],
+                         ids=["classifier", "one-step pipeline"])
+def test_retrieval_scorer_without_a_transformer_raises_a_clear_type_error(wrap):
+    knn, X, y = _fitted_knn()
+    message = ("RetrievalScorer('map_at_r') scores an embedding, so it needs a "
+               "fitted transformer")
+    with pytest.raises(TypeError, match=re.escape(message)) as error:
+        metrics.map_at_r_scorer(wrap(knn), X, y)
+    assert "pipeline[:-1]" in str(error.value)
+
+
+def test_retrieval_scorer_error_in_cross_validation():
+    # scikit-learn catches scorer errors unless error_score='raise' (documented in
+    # the scorer's docstring): then the TypeError reaches the caller.
+    X, y = load_iris(return_X_y=True)
+    knn = KNeighborsClassifier(3)
+    with pytest.raises(TypeError, match="needs a fitted transformer"):
+        cross_val_score(knn, X, y, cv=3, scoring=metrics.map_at_r_scorer,
+                        error_score="raise")
+    # By default the score is NaN, and the warning carries the same message.
+    with pytest.warns(UserWarning, match="needs a fitted transformer"):
+        scores = cross_val_score(knn, X, y, cv=3, scoring=metrics.map_at_r_scorer)
+    assert np.all(np.isnan(scores))
