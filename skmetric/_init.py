@@ -85,8 +85,8 @@ def initial_components(init, X, y, n_components, rng):
     ----------
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray
         'auto' picks 'lda' when ``n_components <= min(n_features, n_classes - 1)``,
-        'pca' when ``n_components < n_features``, and 'identity' otherwise.
-        'auto' picks 'identity' when every feature is constant.
+        'pca' when ``n_components < min(n_features, n_samples)``, and 'identity'
+        otherwise; it picks 'identity' when every feature is constant.
         'identity' is the truncated identity; 'random' has standard normal entries;
         an array of shape (n_components, n_features) is used as given (copied).
     X : ndarray of shape (n_samples, n_features)

@@ -46,8 +46,9 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
     init : {'auto', 'pca', 'lda', 'identity', 'random'} or ndarray of shape \
             (n_components, n_features), default='auto'
         Starting L. 'auto' picks 'lda' when ``n_components <= min(n_features,
-        n_classes - 1)``, 'pca' when ``n_components < n_features`` and
-        'identity' otherwise. An array is used as given (see ``init_scale``).
+        n_classes - 1)``, 'pca' when ``n_components < min(n_features,
+        n_samples)`` and 'identity' otherwise (also when every feature is
+        constant). An array is used as given (see ``init_scale``).
     warm_start : bool, default=False
         Start from the ``components_`` of the previous call to ``fit`` when
         their shape fits (``init`` and ``init_scale`` are then ignored).
