@@ -4,7 +4,7 @@ sampler draws with the frequencies of its formula."""
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from scipy.stats import chisquare
+from scipy.stats import chi2, chisquare
 
 from skmetric import _kernels as kernels
 from skmetric.deep._triplet import DISTANCE_WEIGHTED_MIN, MINERS
@@ -95,29 +95,75 @@ def _sphere_batch(seed, b, n_dims, n_classes, spread=1.0):
     return kernels.pairwise_sq_dists(E, E), labels
 
 
+def _pooled_chisquare(observed, expected, min_expected=5.0):
+    """Chi-square statistic and degrees of freedom, the cells expected fewer than
+    ``min_expected`` times pooled into one."""
+    small = expected < min_expected
+    observed = np.append(observed[~small], observed[small].sum())
+    expected = np.append(expected[~small], expected[small].sum())
+    keep = expected > 0
+    observed, expected = observed[keep], expected[keep]
+    return float(((observed - expected) ** 2 / expected).sum()), expected.shape[0] - 1
+
+
+# In n_dims = 3 the factor (1 - d^2/4)^((n_dims - 3)/2) of the weights is 1: only
+# 8 and 64 dimensions test it (and the exponent n_dims - 2 at some size).
+@pytest.mark.parametrize("n_dims", [3, 8, 64])
 @pytest.mark.parametrize("squared, margin", [(False, 0.4), (True, 0.6), (False, 4.0)])
-def test_deep_distance_weighted_frequencies_match_the_formula(squared, margin):
-    D2, labels = _sphere_batch(0, 10, 3, 2, spread=0.3)
-    counts = _draw_counts(D2, labels, margin, squared, 3, 4000, seed=1)
-    n_tested = 0
+def test_deep_distance_weighted_frequencies_match_the_formula(squared, margin, n_dims):
+    D2, labels = _sphere_batch(0, 10, n_dims, 2, spread=0.3)
+    counts = _draw_counts(D2, labels, margin, squared, n_dims, 4000, seed=1)
+    statistic, dof, n_tested = 0.0, 0, 0
     for a in range(10):
         for p in range(10):
             if a == p or labels[a] != labels[p]:
                 continue
             probs = ref.distance_weighted_probabilities(
-                D2, labels, a, p, margin, squared, 3, DISTANCE_WEIGHTED_MIN)
+                D2, labels, a, p, margin, squared, n_dims, DISTANCE_WEIGHTED_MIN)
             observed = counts[a, p]
             if probs.sum() == 0:
                 assert observed.sum() == 0
                 continue
             assert_array_equal(observed[probs == 0], 0)
             support = probs > 0
-            if support.sum() < 2:
+            stat, df = _pooled_chisquare(observed[support],
+                                         probs[support] * observed.sum())
+            if df == 0:
                 continue
-            expected = probs[support] * observed.sum()
-            assert chisquare(observed[support], expected).pvalue > 1e-3
-            n_tested += 1
+            statistic, dof, n_tested = statistic + stat, dof + df, n_tested + 1
     assert n_tested >= 10
+    # One test over all (a, p) pairs at once: the sum of independent chi-square
+    # statistics is chi-square with the summed degrees of freedom.
+    assert chi2.sf(statistic, dof) > 1e-3
+
+
+@pytest.mark.parametrize("n_dims", [3, 8, 64])
+def test_deep_distance_weighted_inversion_matches_the_formula(n_dims):
+    # The draw is by inversion of the cumulative weights: with the uniform set to
+    # each midpoint of a grid of G cells, the share of the grid that picks n is
+    # its probability up to 1/G at each end of its interval.
+    D2, labels = _sphere_batch(2, 10, n_dims, 2, spread=0.3)
+    grid = 4000
+    counts = np.zeros((10, 10, 10))
+    for u in (np.arange(grid) + 0.5) / grid:
+        a, p, n = kernels.distance_weighted_triplets(
+            D2, labels, 4.0, False, n_dims, DISTANCE_WEIGHTED_MIN, np.full((10, 10), u))
+        counts[a, p, n] += 1
+    for a, p in zip(*np.nonzero(counts.sum(axis=2))):
+        probs = ref.distance_weighted_probabilities(
+            D2, labels, a, p, 4.0, False, n_dims, DISTANCE_WEIGHTED_MIN)
+        assert_allclose(counts[a, p] / grid, probs, rtol=0, atol=2.0 / grid)
+
+
+def test_deep_distance_weighted_frequencies_depend_on_the_dimension():
+    # The same distances give other frequencies in 3 and in 64 dimensions: the
+    # test above at 64 dimensions would catch a sampler that ignores n_dims.
+    D2, labels = _sphere_batch(0, 10, 64, 2, spread=0.3)
+    low = ref.distance_weighted_probabilities(D2, labels, 0, 2, 4.0, False, 3,
+                                              DISTANCE_WEIGHTED_MIN)
+    high = ref.distance_weighted_probabilities(D2, labels, 0, 2, 4.0, False, 64,
+                                               DISTANCE_WEIGHTED_MIN)
+    assert np.abs(low - high).max() > 0.1
 
 
 def test_deep_distance_weighted_weights_cap_small_distances():
