@@ -6,6 +6,7 @@ fitted pipelines travel between processes as they would to a real cluster.
 """
 
 import logging
+import os
 import sys
 
 import pytest
@@ -21,6 +22,17 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skmetric import MahalanobisXing  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Starting a LocalCluster sets OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS=1 (and
+    more) in this process's os.environ for its workers; put it back, so that
+    subprocesses of later tests do not inherit one BLAS thread."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def _worker_imported_skmetric():
