@@ -324,6 +324,59 @@ def test_predict_before_fit_raises_not_fitted():
 
 
 # ---------------------------------------------------------------------------------
+# Early stopping on held-out pairs of both kinds (a constant score otherwise)
+# ---------------------------------------------------------------------------------
+
+
+def test_deep_pairs_early_stopping_holds_out_both_kinds(monkeypatch):
+    # 3 similar pairs among 40: a tenth of each kind rounds down to no similar pair,
+    # and a held-out set of one kind scored a constant 1.0 every epoch.
+    X, y = _blobs(n_samples=40)
+    similar = np.array([[0, 3], [1, 4], [2, 5]])
+    dissimilar = np.column_stack((np.arange(37), np.arange(37) + 1))
+    pairs = np.concatenate((similar, dissimilar))
+    labels = np.where(y[pairs[:, 0]] == y[pairs[:, 1]], 1, -1)
+    assert (labels == 1).sum() == 3
+    held_out = []
+    original = DeepSiamesePairs._constraint_score
+
+    def spy(self, embedding, constraints, extra):
+        held_out.append(extra.copy())
+        return original(self, embedding, constraints, extra)
+
+    monkeypatch.setattr(DeepSiamesePairs, "_constraint_score", spy)
+    model = DeepSiamesePairs(**{**DEEP_FAST, "max_iter": 4}, early_stopping=True,
+                             preprocessor=X)
+    model.fit(pairs, labels)
+    # Every epoch scores the same held-out pairs: 1 similar (at least one of
+    # each kind) and floor(0.1 * 37) = 3 dissimilar.
+    assert len(held_out) == model.n_iter_ == 4
+    for kinds in held_out:
+        assert_array_equal(np.bincount(kinds), [3, 1])
+
+
+def test_deep_pairs_early_stopping_refuses_a_kind_with_one_pair():
+    X, _ = _blobs(n_samples=20)
+    pairs = np.column_stack((np.arange(10), np.arange(10) + 1))
+    labels = np.r_[1, -np.ones(9, dtype=int)]
+    with pytest.raises(ValueError, match=re.escape(
+            "early_stopping holds out similar and dissimilar pairs and needs at "
+            "least 2 of each kind (one to train on, one to score); got 1 similar, "
+            "9 dissimilar.")):
+        DeepSiamesePairs(**DEEP_FAST, early_stopping=True,
+                         preprocessor=X).fit(pairs, labels)
+    # Without early stopping, one similar pair is enough.
+    DeepSiamesePairs(**DEEP_FAST, preprocessor=X).fit(pairs, labels)
+
+
+def test_siamese_validation_score_refuses_one_kind():
+    model = DeepSiamesePairs(**DEEP_FAST)
+    with pytest.raises(ValueError, match="held-out pairs are all of one kind"):
+        model._constraint_score(np.eye(3), np.array([[0, 1], [1, 2]]),
+                                np.array([1, 1]))
+
+
+# ---------------------------------------------------------------------------------
 # Input forms
 # ---------------------------------------------------------------------------------
 
