@@ -432,3 +432,38 @@ def test_scoring_points_of_another_width_is_refused():
     with pytest.raises(ValueError, match="X has 3 features, but MahalanobisXingPairs "
                                          "is expecting 4 features"):
         model.decision_function(X[pairs][:, :, :3])
+
+
+def test_verbose_lines_name_the_tuple_learner(capsys):
+    X, _, pairs, labels = _problem("pairs")
+    MahalanobisXingPairs(max_iter=50, preprocessor=X).fit(pairs, labels)
+    assert capsys.readouterr().out == ""
+    MahalanobisXingPairs(max_iter=50, preprocessor=X, verbose=1).fit(pairs, labels)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("[MahalanobisXingPairs] ")
+                                   for line in lines)
+    n_points = np.unique(pairs).shape[0]
+    assert f"on {n_points} samples" in lines[0]
+    X, _, triplets, _ = _problem("triplets")
+    DeepTripletTriplets(**DEEP_FAST, preprocessor=X, verbose=1).fit(triplets)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("[DeepTripletTriplets] Training a 4-8-3 relu network on "
+                            f"150 triplets over {np.unique(triplets).shape[0]} "
+                            "samples.")
+
+
+def test_grid_search_in_worker_processes_matches_sequential():
+    import joblib
+
+    X, _, pairs, labels = _problem("pairs")
+    results = []
+    for n_jobs in (1, 2):
+        with joblib.parallel_config(backend="loky"):
+            search = GridSearchCV(MahalanobisXingPairs(max_iter=50, preprocessor=X),
+                                  {"diagonal": [False, True]}, cv=3, n_jobs=n_jobs)
+            results.append(search.fit(pairs, labels))
+    sequential, parallel = results
+    assert_array_equal(parallel.cv_results_["mean_test_score"],
+                       sequential.cv_results_["mean_test_score"])
+    assert_array_equal(parallel.best_estimator_.transform(X),
+                       sequential.best_estimator_.transform(X))

@@ -37,7 +37,11 @@ def _tuple_training_docs(kind):
     blocks["early_stopping"] = (
         "    early_stopping : bool, default=False\n"
         f"        Hold out ``validation_fraction`` of the {kind}, score them after\n"
-        "        every epoch and keep the network of the best epoch. See ``fit``."
+        "        every epoch and keep the network of the best epoch (see Notes)."
+    )
+    blocks["random_state"] = (
+        "    random_state : int, RandomState instance or None, default=None\n"
+        "        Seeds the weights, the batches and the validation split."
     )
     blocks["validation_fraction"] = (
         "    validation_fraction : float, default=0.1\n"
@@ -52,7 +56,10 @@ def _fill_tuple_docstring(kind, attributes=""):
         doc = doc.replace("    %(network_parameters)s",
                           SHARED_DOCS["network_parameters"])
         doc = doc.replace("    %(training_parameters)s", _tuple_training_docs(kind))
-        doc = doc.replace("    %(attributes)s", SHARED_DOCS["attributes"] + attributes)
+        shared = SHARED_DOCS["attributes"].replace(
+            "when X has string column names", "when the preprocessor has string\n"
+            "        column names")
+        doc = doc.replace("    %(attributes)s", shared + attributes)
         cls.__doc__ = doc
         return cls
     return decorate
