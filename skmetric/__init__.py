@@ -2,13 +2,24 @@
 
 Estimators learn a distance under which same-class points are close and
 different-class points are far; each is a scikit-learn transformer that drops into
-a ``Pipeline`` before ``KNeighborsClassifier``.
+a ``Pipeline`` before ``KNeighborsClassifier``. Pair and triplet learners
+(:class:`MahalanobisXingPairs`, :class:`skmetric.deep.DeepSiamesePairs`,
+:class:`skmetric.deep.DeepTripletTriplets`) learn from side information instead:
+their samples are the pairs or triplets themselves.
 """
 
 from ._lmnn import LMNN
 from ._xing import MahalanobisXing
+from ._xing_pairs import MahalanobisXingPairs
 from .deep import DeepSiamese, DeepTriplet
 
 __version__ = "0.1.0"
 
-__all__ = ["DeepSiamese", "DeepTriplet", "LMNN", "MahalanobisXing", "__version__"]
+__all__ = [
+    "DeepSiamese",
+    "DeepTriplet",
+    "LMNN",
+    "MahalanobisXing",
+    "MahalanobisXingPairs",
+    "__version__",
+]

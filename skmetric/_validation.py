@@ -29,7 +29,8 @@ __all__ = [
     "check_array_param",
     "class_members",
     "check_params",
-    "check_pairs",
+    "check_pair_labels",
+    "check_tuples",
     "check_triplets",
     "check_X_y_classes",
     "check_X",
@@ -122,8 +123,12 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
     return X, y_encoded.astype(np.int64), classes
 
 
-def _check_index_array(indices, width, n_samples, what):
-    """Integer array of shape (m, width) with every entry in [0, n_samples)."""
+def _check_index_array(indices, width, n_samples, what, rows_of="X"):
+    """Integer array of shape (m, width) with every entry in [0, n_samples).
+
+    ``n_samples=None`` checks only that the indices are non-negative (a callable
+    preprocessor, whose number of rows is unknown).
+    """
     arr = np.asarray(indices)
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool
@@ -146,55 +151,146 @@ def _check_index_array(indices, width, n_samples, what):
         raise ValueError(f"{what} is empty; at least one row is needed.")
     arr = arr.astype(np.int64)
     low, high = arr.min(), arr.max()
-    if low < 0 or high >= n_samples:
+    if low < 0 or (n_samples is not None and high >= n_samples):
         bad = low if low < 0 else high
+        if n_samples is None:
+            where, valid = rows_of, "non-negative"
+        else:
+            where, valid = f"the {n_samples} rows of {rows_of}", f"0..{n_samples - 1}"
         raise ValueError(
-            f"{what} refers to row {bad}, outside the {n_samples} rows of X "
-            f"(valid indices are 0..{n_samples - 1})."
+            f"{what} refers to row {bad}, outside {where} (valid indices are "
+            f"{valid})."
         )
     return np.ascontiguousarray(arr)
 
 
-def check_pairs(pairs, pair_labels, n_samples):
-    """Validate explicit pairs of row indices and their similar/dissimilar labels.
+_TUPLE_NAMES = {2: "pairs", 3: "triplets"}
+
+
+def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
+    """Validate pairs or triplets given as points or as row indices; deduplicate.
 
     Parameters
     ----------
-    pairs : array-like of shape (n_pairs, 2)
-        Row indices ``(i, j)`` into X.
-    pair_labels : array-like of shape (n_pairs,)
-        1 (or True) for a similar pair; -1, 0 (or False) for a dissimilar one.
-    n_samples : int
-        Number of rows of X.
+    estimator : estimator instance
+        Receives ``n_features_in_`` (and ``feature_names_in_`` from a named
+        preprocessor) when ``reset`` is true; checked against them otherwise.
+    X : array-like of shape (n_tuples, width, n_features) or (n_tuples, width)
+        Tuples of points, or (with a preprocessor) of row indices.
+    width : {2, 3}
+        2 for pairs, 3 for triplets.
+    preprocessor : array-like of shape (n_samples, n_features), callable or None
+        Feature array indexed by integer tuples, or a callable mapping a 1-D
+        int64 array of row indices to the array of their points.
+    reset : bool, default=True
+        True at fit; False checks the points against the fitted width.
 
     Returns
     -------
-    pairs : ndarray of shape (n_pairs, 2), int64
+    points : ndarray of shape (n_points, n_features), float64, C-contiguous
+        The distinct points of the tuples, each once (identical rows merged).
+    tuples : ndarray of shape (n_tuples, width), int64
+        Row indices into ``points``.
+    """
+    what = _TUPLE_NAMES[width]
+    if preprocessor is None:
+        points, inverse = _distinct_points_of_point_tuples(estimator, X, width,
+                                                           reset)
+    else:
+        if callable(preprocessor):
+            tuples = _check_index_array(X, width, None, what, "the preprocessor")
+            if width == 3:
+                check_triplets(tuples, None, "the preprocessor")
+            used, inverse = np.unique(tuples, return_inverse=True)
+            points = np.asarray(preprocessor(used))
+            if points.ndim != 2 or points.shape[0] != used.shape[0]:
+                raise ValueError(
+                    f"preprocessor must map {used.shape[0]} row indices to an "
+                    f"array of shape ({used.shape[0]}, n_features); got shape "
+                    f"{points.shape}."
+                )
+            points = check_X(estimator, points, reset=reset)
+        else:
+            table = check_X(estimator, preprocessor, reset=reset)
+            tuples = _check_index_array(X, width, table.shape[0], what,
+                                        "the preprocessor")
+            if width == 3:
+                check_triplets(tuples, table.shape[0], "the preprocessor")
+            used, inverse = np.unique(tuples, return_inverse=True)
+            points = table[used]
+        points, merged = np.unique(points + 0.0, axis=0, return_inverse=True)
+        inverse = merged.ravel()[inverse.ravel()]
+    tuples = inverse.reshape(-1, width).astype(np.int64)
+    if width == 3 and preprocessor is None:
+        # Points are told apart by their values; rows of a preprocessor by their
+        # index (checked above), so two equal rows may be anchor and positive.
+        _check_triplet_roles(tuples, "point")
+    return np.ascontiguousarray(points, dtype=np.float64), tuples
+
+
+def _distinct_points_of_point_tuples(estimator, X, width, reset):
+    """Distinct rows of tuples of points ``(n_tuples, width, n_features)``."""
+    what = _TUPLE_NAMES[width]
+    shape = getattr(X, "shape", None) or np.shape(X)
+    if len(shape) == 2 and shape[1] == width and np.issubdtype(
+        np.asarray(X).dtype, np.integer
+    ):
+        raise ValueError(
+            f"X holds {what} of row indices, shape {tuple(shape)}, but preprocessor "
+            f"is None: give the feature array as {type(estimator).__name__}("
+            f"preprocessor=X_points), or pass the {what} as points, of shape "
+            f"(n_{what}, {width}, n_features)."
+        )
+    X = check_array(X, dtype=np.float64, allow_nd=True, ensure_2d=False,
+                    ensure_min_samples=0, input_name="X")
+    if X.ndim != 3 or X.shape[1] != width or X.shape[2] == 0:
+        raise ValueError(
+            f"X must hold {what} of points, of shape (n_{what}, {width}, "
+            f"n_features), or {what} of row indices, of shape (n_{what}, {width}), "
+            f"with a preprocessor; got shape {X.shape}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"X is empty; at least one of the {what} is needed.")
+    points, inverse = np.unique(X.reshape(-1, X.shape[2]) + 0.0, axis=0,
+                                return_inverse=True)
+    if reset:
+        # Validating the 2-D distinct points sets n_features_in_ and forgets the
+        # feature names of an earlier fit.
+        points = check_X(estimator, points, reset=True)
+    else:
+        check_X(estimator, points[:1], reset=False)
+    return points, inverse.ravel()
+
+
+def check_pair_labels(y, n_pairs):
+    """Validate the labels of pairs: 1 (or True) similar; -1, 0 (or False) not.
+
+    Returns
+    -------
     similar : ndarray of shape (n_pairs,), bool
     """
-    if pair_labels is None:
+    if y is None:
         raise ValueError(
-            "pair_labels is required with pairs: 1 for a similar pair, "
-            "-1 (or 0) for a dissimilar one."
+            "y is required with pairs: 1 for a similar pair, -1 for a dissimilar "
+            "one."
         )
-    pairs = _check_index_array(pairs, 2, n_samples, "pairs")
-    labels = np.asarray(pair_labels)
-    if labels.ndim != 1 or labels.shape[0] != pairs.shape[0]:
+    labels = np.asarray(y)
+    if labels.ndim != 1 or labels.shape[0] != n_pairs:
         raise ValueError(
-            f"pair_labels must have shape ({pairs.shape[0]},), one label per pair; "
+            f"y must have shape ({n_pairs},), one label per pair; "
             f"got shape {labels.shape}."
         )
     if labels.dtype == object or not np.issubdtype(labels.dtype, np.number):
         if labels.dtype != bool:
             raise TypeError(
-                f"pair_labels must be numeric (1 / -1 or 0) or boolean; "
-                f"got dtype {labels.dtype}."
+                f"y must be numeric (1 / -1 or 0) or boolean; got dtype "
+                f"{labels.dtype}."
             )
     values = set(np.unique(labels).tolist())
     if not values <= {-1, 0, 1, True, False}:
         raise ValueError(
-            "pair_labels must be 1 (similar) or -1 / 0 (dissimilar); "
-            f"got values {sorted(values - {-1, 0, 1})}."
+            "y must be 1 (similar) or -1 / 0 (dissimilar); "
+            f"got values {sorted(values - {-1, 0, 1}, key=repr)}."
         )
     similar = labels.astype(np.int64) == 1
     if similar.all() or not similar.any():
@@ -203,23 +299,34 @@ def check_pairs(pairs, pair_labels, n_samples):
             f"every pair is {kind}; at least one similar and one dissimilar "
             "pair are needed."
         )
-    return pairs, similar
+    return similar
 
 
-def check_triplets(triplets, n_samples):
-    """Validate explicit triplets ``(a, p, n)``: row a is nearer row p than row n.
+def check_triplets(triplets, n_samples, rows_of="X"):
+    """Validate triplets ``(a, p, n)`` of row indices: a is nearer p than n.
 
     Returns an int64 C-contiguous array of shape (n_triplets, 3). A triplet whose
-    positive equals its negative carries no information and is rejected.
+    anchor is its positive, or whose positive is its negative, says nothing; one
+    whose anchor is its negative can never hold: all are rejected.
     """
-    triplets = _check_index_array(triplets, 3, n_samples, "triplets")
-    same = np.flatnonzero(triplets[:, 1] == triplets[:, 2])
-    if same.size:
-        raise ValueError(
-            f"triplets row {same[0]} has the same positive and negative "
-            f"({triplets[same[0], 1]}); a triplet needs two different rows."
-        )
+    triplets = _check_index_array(triplets, 3, n_samples, "triplets", rows_of)
+    _check_triplet_roles(triplets, "row")
     return triplets
+
+
+def _check_triplet_roles(triplets, unit):
+    """Reject a triplet with the same row (or point) in two of its roles."""
+    for first, second, roles in ((0, 1, "anchor and positive"),
+                                 (0, 2, "anchor and negative"),
+                                 (1, 2, "positive and negative")):
+        same = np.flatnonzero(triplets[:, first] == triplets[:, second])
+        if same.size:
+            which = (f"({triplets[same[0], first]})" if unit == "row"
+                     else "(identical points)")
+            raise ValueError(
+                f"triplets row {same[0]} has the same {roles} {which}; a triplet "
+                "needs three different points."
+            )
 
 
 def check_array_param(value, shape, name):

@@ -1,6 +1,7 @@
 """MahalanobisXing: Xing, Ng, Jordan & Russell (NIPS 2002)."""
 
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 import scipy.linalg
@@ -12,9 +13,7 @@ from ._init import components_from_eigh, symmetric_eigh
 from ._kernels import pair_sq_diffs, pair_sq_dists, weighted_outer_sum
 from ._validation import (
     Interval,
-    check_pairs,
     check_params,
-    check_X,
     check_X_y_classes,
 )
 
@@ -39,10 +38,11 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     Learns a positive semi-definite matrix M that spreads dissimilar pairs as far
     apart as possible while similar pairs stay close: it maximises the sum of the
     (non-squared) M-distances of dissimilar pairs subject to the sum of the squared
-    M-distances of similar pairs being at most one. The pairs come either from
-    class labels (``fit(X, y)``: pairs sampled within and across classes) or from
-    explicit side information (``fit(X, pairs=..., pair_labels=...)``), as in the
-    clustering setting where only "these two are alike / unlike" is known.
+    M-distances of similar pairs being at most one. The pairs are sampled from
+    class labels, within and across classes. When only side information is known
+    ("these two are alike / unlike", the clustering setting),
+    :class:`MahalanobisXingPairs` learns the same metric from the pairs
+    themselves.
 
     Parameters
     ----------
@@ -57,7 +57,6 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         number of dissimilar pairs. None uses ``min(20 * n_classes ** 2,
         10**6)``; at most ``10**6``, since fit memory grows with it (about 220
         bytes a pair, plus ``24 * n_features`` with ``diagonal=True``).
-        Ignored when explicit pairs are passed.
     max_iter : int, default=1000
         Maximum number of ascent (full) or Newton (diagonal) iterations.
     tol : float, default=1e-5
@@ -84,6 +83,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
 
     See Also
     --------
+    MahalanobisXingPairs : The same metric learned from labelled pairs.
     LMNN : Large margin nearest neighbour metric learning.
     sklearn.neighbors.NeighborhoodComponentsAnalysis : NCA.
 
@@ -170,22 +170,18 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         tags.target_tags.required = True
         return tags
 
-    def fit(self, X, y=None, pairs=None, pair_labels=None):
-        """Learn the metric from class labels or from explicit pairs.
+    def fit(self, X, y=None):
+        """Learn the metric from class labels.
+
+        Similar pairs are sampled within classes and dissimilar pairs across
+        them. To learn from explicit pairs, use :class:`MahalanobisXingPairs`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training samples.
-        y : array-like of shape (n_samples,), default=None
-            Class labels; similar and dissimilar pairs are sampled from them.
-            Ignored when ``pairs`` is given (a Pipeline passes y to every step).
-        pairs : array-like of shape (n_pairs, 2), default=None
-            Row indices ``(i, j)`` into X of explicit pairs. Through a Pipeline,
-            pass it as ``pipe.fit(X, mahalanobisxing__pairs=...,
-            mahalanobisxing__pair_labels=...)``.
-        pair_labels : array-like of shape (n_pairs,), default=None
-            1 for a similar pair, -1 (or 0) for a dissimilar one.
+        y : array-like of shape (n_samples,)
+            Class labels; every class needs at least two samples.
 
         Returns
         -------
@@ -194,51 +190,87 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         """
         check_params(self)
         rng = check_random_state(self.random_state)
-        if pairs is None:
-            X, y_encoded, _ = check_X_y_classes(self, X, y)
-            n_classes = int(y_encoded.max()) + 1
-            n_pairs = self.n_constraints or min(20 * n_classes**2, _MAX_CONSTRAINTS)
-            similar_pairs, dissimilar_pairs = sample_label_pairs(y_encoded, n_pairs, rng)
-        else:
-            X = check_X(self, X)
-            pairs, similar = check_pairs(pairs, pair_labels, X.shape[0])
-            similar_pairs, dissimilar_pairs = pairs[similar], pairs[~similar]
-        n_features = X.shape[1]
-        if self.n_components is not None and self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most the number of "
-                f"features, {n_features}."
-            )
+        X, y_encoded, _ = check_X_y_classes(self, X, y)
+        n_classes = int(y_encoded.max()) + 1
+        n_pairs = self.n_constraints or min(20 * n_classes**2, _MAX_CONSTRAINTS)
+        similar_pairs, dissimilar_pairs = sample_label_pairs(y_encoded, n_pairs, rng)
+        return fit_xing(self, X, similar_pairs, dissimilar_pairs)
 
-        X_used, similar_pairs, dissimilar_pairs, scale = _rescaled_rows(
-            X, similar_pairs, dissimilar_pairs
-        )
-        _check_pairs_informative(X_used, similar_pairs, dissimilar_pairs)
-        printer = VerbosePrinter(
-            self, [("Iteration", "d"), ("Objective", ".6e"), ("Step", ".2e"),
-                   ("Time(s)", ".2f")]
-        )
-        printer.start(
-            f"Fitting a {'diagonal' if self.diagonal else 'full'} metric on "
-            f"{X.shape[0]} samples, {n_features} features, "
-            f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
-        )
-        solver = _solve_diagonal if self.diagonal else _solve_full
-        metric_matrix, objective, n_iter, converged = solver(
-            X_used, similar_pairs, dissimilar_pairs, self, printer
-        )
 
-        values, vectors = symmetric_eigh(metric_matrix)
-        self.components_ = components_from_eigh(values, vectors, self.n_components)
-        self.components_ /= scale
-        self.n_iter_ = n_iter
-        printer.summary(
-            f"{'Converged' if converged else 'Stopped'} after {n_iter} iterations, "
-            f"objective {objective:.6e},"
+def fit_xing(estimator, X, similar_pairs, dissimilar_pairs):
+    """Fit ``estimator`` (with Xing's parameters) on pairs of rows of checked X.
+
+    Shared by :class:`MahalanobisXing` and :class:`MahalanobisXingPairs`: checks
+    ``n_components``, prints, solves, sets ``components_`` and ``n_iter_`` and
+    warns when the solver did not converge. Returns the estimator.
+    """
+    n_features = X.shape[1]
+    if estimator.n_components is not None and estimator.n_components > n_features:
+        raise ValueError(
+            f"n_components={estimator.n_components} must be at most the number of "
+            f"features, {n_features}."
         )
-        if not converged:
-            warn_not_converged(self, self.max_iter)
-        return self
+    printer = VerbosePrinter(
+        estimator, [("Iteration", "d"), ("Objective", ".6e"), ("Step", ".2e"),
+                    ("Time(s)", ".2f")]
+    )
+    printer.start(
+        f"Fitting a {'diagonal' if estimator.diagonal else 'full'} metric on "
+        f"{X.shape[0]} samples, {n_features} features, "
+        f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
+    )
+    components, objective, n_iter, converged = solve_xing(
+        X, similar_pairs, dissimilar_pairs, diagonal=estimator.diagonal,
+        n_components=estimator.n_components, max_iter=estimator.max_iter,
+        tol=estimator.tol, printer=printer,
+    )
+    estimator.components_ = components
+    estimator.n_iter_ = n_iter
+    printer.summary(
+        f"{'Converged' if converged else 'Stopped'} after {n_iter} iterations, "
+        f"objective {objective:.6e},"
+    )
+    if not converged:
+        warn_not_converged(estimator, estimator.max_iter)
+    return estimator
+
+
+def solve_xing(X, similar_pairs, dissimilar_pairs, *, diagonal, n_components,
+               max_iter, tol, printer):
+    """Xing's metric from pairs of rows of X: the one solver of both estimators.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    similar_pairs, dissimilar_pairs : ndarray of shape (n_pairs, 2), int64
+        Row indices into X.
+    diagonal : bool
+    n_components : int or None
+    max_iter : int
+    tol : float
+    printer : VerbosePrinter
+
+    Returns
+    -------
+    components : ndarray of shape (n_components, n_features)
+        L with ``L^T L = M``, for X as given.
+    objective : float
+    n_iter : int
+    converged : bool
+    """
+    X_used, similar_pairs, dissimilar_pairs, scale = _rescaled_rows(
+        X, similar_pairs, dissimilar_pairs
+    )
+    _check_pairs_informative(X_used, similar_pairs, dissimilar_pairs)
+    solver = _solve_diagonal if diagonal else _solve_full
+    params = SimpleNamespace(max_iter=max_iter, tol=tol)
+    metric_matrix, objective, n_iter, converged = solver(
+        X_used, similar_pairs, dissimilar_pairs, params, printer
+    )
+    values, vectors = symmetric_eigh(metric_matrix)
+    components = components_from_eigh(values, vectors, n_components)
+    components /= scale
+    return components, objective, n_iter, converged
 
 
 def sample_label_pairs(y, n_pairs, rng):

@@ -2,8 +2,9 @@
 
 Each case names a factory (keyword arguments pass through to the constructor), how
 the estimator is fitted (``"labels"``: ``fit(X, y)``; ``"pairs"`` or
-``"triplets"``: explicit constraints derived from the labels by :func:`fit_case`)
-and whether it is linear (has ``components_`` and keeps float32 in ``transform``).
+``"triplets"``: a pair or triplet learner given X as its ``preprocessor`` and fitted
+on row-index constraints derived from the labels by :func:`fit_case`) and whether
+it is linear (has ``components_`` and keeps float32 in ``transform``).
 
 LMNN and the deep estimators are added only when they import, so the table also
 works on a checkout without them.
@@ -15,7 +16,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from skmetric import MahalanobisXing
+from skmetric import MahalanobisXing, MahalanobisXingPairs
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,7 @@ CASES = [
         "MahalanobisXing(diagonal)",
         lambda **kw: MahalanobisXing(**{"diagonal": True, "random_state": 0, **kw}),
     ),
-    Case(
-        "MahalanobisXing(pairs)",
-        lambda **kw: MahalanobisXing(**{"random_state": 0, **kw}),
-        kind="pairs",
-    ),
+    Case("MahalanobisXingPairs", MahalanobisXingPairs, kind="pairs"),
 ]
 
 # ---- LMNN and the deep estimators: added only if they import ---------------------
@@ -56,24 +53,36 @@ if LMNN is not None:
     )
 
 try:
-    from skmetric.deep import DeepSiamese, DeepTriplet
+    from skmetric.deep import (
+        DeepSiamese,
+        DeepSiamesePairs,
+        DeepTriplet,
+        DeepTripletTriplets,
+    )
 except ImportError:  # pragma: no cover - a checkout without them
     DeepSiamese = DeepTriplet = None
 if DeepSiamese is not None:
     _DEEP_FAST = dict(hidden_layer_sizes=(8,), batch_size=16, n_samples_per_class=4,
                       max_iter=3, random_state=0)
 
-    def _deep(Estimator):
+    def _deep(Estimator, **fixed):
         def make(**kw):
-            return Estimator(**{"n_components": 4, **_DEEP_FAST, **kw})
+            return Estimator(**{"n_components": 4, **_DEEP_FAST, **fixed, **kw})
         return make
 
+    _TUPLE_FAST = dict(hidden_layer_sizes=(8,), batch_size=16, max_iter=3,
+                       random_state=0)
     CASES += [
         Case("DeepSiamese", _deep(DeepSiamese), linear=False),
         Case("DeepTriplet", _deep(DeepTriplet), linear=False),
-        Case("DeepSiamese(pairs)", _deep(DeepSiamese), kind="pairs", linear=False),
-        Case("DeepTriplet(triplets)", _deep(DeepTriplet), kind="triplets",
-             linear=False),
+        Case("DeepSiamesePairs",
+             lambda **kw: DeepSiamesePairs(**{"n_components": 4, **_TUPLE_FAST,
+                                              **kw}),
+             kind="pairs", linear=False),
+        Case("DeepTripletTriplets",
+             lambda **kw: DeepTripletTriplets(**{"n_components": 4, **_TUPLE_FAST,
+                                                 **kw}),
+             kind="triplets", linear=False),
     ]
 # ----------------------------------------------------------------------------------
 
@@ -85,8 +94,8 @@ _DEEP_TINY = (
 )
 KNOWN_FAILURES = {
     f"test_extreme_magnitudes_give_finite_results[1e-150-{name}]": _DEEP_TINY
-    for name in ("DeepSiamese", "DeepTriplet", "DeepSiamese(pairs)",
-                 "DeepTriplet(triplets)")
+    for name in ("DeepSiamese", "DeepTriplet", "DeepSiamesePairs",
+                 "DeepTripletTriplets")
 }
 
 
@@ -106,16 +115,16 @@ def constraints_from_labels(y, kind):
     """Explicit constraints that say what the labels say.
 
     ``"pairs"``: every pair ``i < j`` (1 if same class, -1 otherwise), as
-    ``{"pairs": ..., "pair_labels": ...}``. ``"triplets"``: for each row with a
-    class-mate, its next class-mate as positive and the first row of another class
-    as negative, as ``{"triplets": ...}``. Rows are indices into X.
+    ``(pairs, labels)``. ``"triplets"``: for each row with a class-mate, its next
+    class-mate as positive and the first row of another class as negative, as
+    ``(triplets, None)``. Rows are indices into X.
     """
     y = np.asarray(y)
     n = y.shape[0]
     if kind == "pairs":
         left, right = np.triu_indices(n, k=1)
-        return {"pairs": np.column_stack((left, right)),
-                "pair_labels": np.where(y[left] == y[right], 1, -1)}
+        return (np.column_stack((left, right)),
+                np.where(y[left] == y[right], 1, -1))
     triplets = []
     for anchor in range(n):
         mates = np.flatnonzero((y == y[anchor]) & (np.arange(n) != anchor))
@@ -123,14 +132,16 @@ def constraints_from_labels(y, kind):
         if mates.size and others.size:
             positive = mates[np.searchsorted(mates, anchor) % mates.size]
             triplets.append((anchor, positive, others[0]))
-    return {"triplets": np.array(triplets, dtype=np.int64).reshape(-1, 3)}
+    return np.array(triplets, dtype=np.int64).reshape(-1, 3), None
 
 
 def fit_case(case, estimator, X, y):
-    """Fit ``estimator`` the way ``case`` says: on labels, or on constraints from y."""
+    """Fit ``estimator`` the way ``case`` says: on labels, or (a pair or triplet
+    learner) with X as its preprocessor, on row-index constraints from y."""
     if case.kind == "labels":
         return estimator.fit(X, y)
-    return estimator.fit(X, **constraints_from_labels(y, case.kind))
+    tuples, labels = constraints_from_labels(y, case.kind)
+    return estimator.set_params(preprocessor=X).fit(tuples, labels)
 
 
 def make_blobs_data(n_samples=30, n_features=3, n_classes=3, seed=0):

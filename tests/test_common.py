@@ -34,3 +34,90 @@ def _expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ---------------------------------------------------------------------------------
+# Pair and triplet learners: their samples are pairs or triplets (3-D arrays, or
+# index tuples into a preprocessor), so they declare ``two_d_array=False`` and
+# parametrize_with_checks yields nothing for them. The checks that do not fit on a
+# 2-D sample matrix are run here; the others cannot apply, for the reason given.
+# Their fit-time behaviour is covered instead on tuples by the tables of
+# tests/_estimators.py (hostile input, reliability, properties: bad X, NaN/inf,
+# pickling, cloning, idempotent and deterministic fits, n_features_in_, feature
+# names, input left unchanged) and by tests/test_tuples.py (cross-validation,
+# grid search, scoring, thresholds).
+# ---------------------------------------------------------------------------------
+
+from sklearn.utils import estimator_checks  # noqa: E402
+
+from skmetric import MahalanobisXingPairs  # noqa: E402
+from skmetric.deep import DeepSiamesePairs, DeepTripletTriplets  # noqa: E402
+
+TUPLE_ESTIMATORS = [
+    MahalanobisXingPairs(max_iter=20),
+    MahalanobisXingPairs(diagonal=True, max_iter=20),
+    DeepSiamesePairs(4, hidden_layer_sizes=(8,), batch_size=16, max_iter=3,
+                     random_state=0),
+    DeepTripletTriplets(4, hidden_layer_sizes=(8,), batch_size=16, max_iter=3,
+                        random_state=0),
+]
+
+TUPLE_CHECKS = [
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_estimator_tags_renamed",
+    "check_valid_tag_types",
+    "check_no_attributes_set_in_init",
+    "check_do_not_raise_errors_in_init_or_set_params",
+    "check_mixin_order",
+    "check_parameters_default_constructible",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_estimators_unfitted",
+    "check_transformers_unfitted",
+]
+
+_FITS_2D = "fits on a 2-D sample matrix; the samples here are pairs or triplets"
+TUPLE_CHECKS_NOT_APPLICABLE = {
+    **{name: _FITS_2D for name in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters", "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input", "check_positive_only_tag_during_fit",
+        "check_estimators_dtypes", "check_dtype_object", "check_pipeline_consistency",
+        "check_estimators_nan_inf", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_transformer_general",
+        "check_transformer_n_iter", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_fit2d_1sample",
+        "check_fit2d_1feature", "check_dict_unchanged", "check_fit_idempotent",
+        "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d",
+        "check_requires_y_none", "check_transformer_data_not_an_array",
+    )},
+    "check_transformer_preserve_dtypes": "calls fit_transform, which a tuple "
+    "learner refuses: fit takes tuples, transform takes points",
+    **{name: "expects fit to reject this 2-D input for its content (complex, "
+       "sparse, empty, 1-D); a tuple learner rejects any 2-D matrix of floats "
+       "for its shape first, so the check would pass without testing anything"
+       for name in ("check_complex_data", "check_estimator_sparse_array",
+                    "check_estimator_sparse_matrix", "check_estimator_sparse_tag",
+                    "check_estimators_empty_data_messages", "check_fit1d")},
+    "check_n_features_in_after_fitting": "returns at once without two_d_array",
+    "check_array_api_input": "skipped for every estimator unless SCIPY_ARRAY_API",
+}
+
+
+def test_tuple_checks_run_or_are_listed_with_a_reason():
+    # Every check scikit-learn yields for a 2-D estimator is either run on the tuple
+    # learners or listed as not applicable.
+    yielded = {getattr(check, "func", check).__name__
+               for check in estimator_checks._yield_all_checks(ESTIMATORS[0],
+                                                               legacy=True)}
+    yielded.add("check_estimator_cloneable")
+    assert yielded <= set(TUPLE_CHECKS) | set(TUPLE_CHECKS_NOT_APPLICABLE)
+    assert not set(TUPLE_CHECKS) & set(TUPLE_CHECKS_NOT_APPLICABLE)
+
+
+@pytest.mark.parametrize("estimator", TUPLE_ESTIMATORS, ids=repr)
+@pytest.mark.parametrize("check_name", TUPLE_CHECKS)
+def test_tuple_learners_pass_the_checks_that_apply(estimator, check_name):
+    check = getattr(estimator_checks, check_name)
+    check(type(estimator).__name__, estimator)

@@ -1,14 +1,13 @@
-"""DeepSiamese: weak supervision by explicit pairs."""
+"""DeepSiamesePairs: weak supervision by explicit pairs; DeepSiamese options."""
 
 import warnings
 
 import numpy as np
 from numpy.testing import assert_allclose
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmetric.deep import DeepSiamese
+from skmetric.deep import DeepSiamese, DeepSiamesePairs
 
 from .test_deep_triplet import ordered_fraction, tracking_sequence
 
@@ -21,42 +20,44 @@ def _tracking_pairs(frames):
     return pairs, labels
 
 
-def test_deep_siamese_learns_a_tracking_sequence_from_pairs():
-    X = tracking_sequence()
+def test_deep_siamese_pairs_learn_a_tracking_sequence():
+    X = StandardScaler().fit_transform(tracking_sequence())
     pairs, labels = _tracking_pairs(np.arange(0, 190))
     test_frames = np.arange(200, 298)
-    model = DeepSiamese(4, hidden_layer_sizes=(32,), batch_size=32,
-                        learning_rate_init=0.01, max_iter=60, random_state=0)
+    model = DeepSiamesePairs(4, hidden_layer_sizes=(32,), batch_size=32,
+                             learning_rate_init=0.01, max_iter=60, preprocessor=X,
+                             random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        pipe = make_pipeline(StandardScaler(), model)
-        pipe.fit(X, np.zeros(300), deepsiamese__pairs=pairs,
-                 deepsiamese__pair_labels=labels)
-    Z = pipe.transform(X)
+        model.fit(pairs, labels)
+    Z = model.transform(X)
     assert ordered_fraction(X, test_frames) < 0.75
     assert ordered_fraction(Z, test_frames) > 0.85
-    # 0/1 labels mean the same as 1/-1.
-    direct = DeepSiamese(4, hidden_layer_sizes=(32,), batch_size=32,
-                         learning_rate_init=0.01, max_iter=5, random_state=0)
-    other = DeepSiamese(4, hidden_layer_sizes=(32,), batch_size=32,
-                        learning_rate_init=0.01, max_iter=5, random_state=0)
-    Xs = StandardScaler().fit_transform(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        direct.fit(Xs, pairs=pairs, pair_labels=labels)
-        other.fit(Xs, pairs=pairs, pair_labels=(labels > 0).astype(int))
-    assert_allclose(direct.transform(Xs), other.transform(Xs))
+    # 0/1 labels mean the same as 1/-1, and the pairs as points the same as rows.
+    fits = []
+    for form, y in ((pairs, labels), (pairs, (labels > 0).astype(int)),
+                    (X[pairs], labels)):
+        short = DeepSiamesePairs(4, hidden_layer_sizes=(32,), batch_size=32,
+                                 learning_rate_init=0.01, max_iter=5,
+                                 preprocessor=None if form.ndim == 3 else X,
+                                 random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(short.fit(form, y).transform(X))
+    assert_allclose(fits[1], fits[0])
+    assert_allclose(fits[2], fits[0])
 
 
-def test_deep_siamese_early_stopping_scores_held_out_pairs():
+def test_deep_siamese_pairs_early_stopping_scores_held_out_pairs():
     X = StandardScaler().fit_transform(tracking_sequence(200))
     pairs, labels = _tracking_pairs(np.arange(0, 190))
-    model = DeepSiamese(4, hidden_layer_sizes=(32,), batch_size=32,
-                        learning_rate_init=0.01, max_iter=10, early_stopping=True,
-                        validation_fraction=0.2, random_state=0)
+    model = DeepSiamesePairs(4, hidden_layer_sizes=(32,), batch_size=32,
+                             learning_rate_init=0.01, max_iter=10,
+                             early_stopping=True, validation_fraction=0.2,
+                             preprocessor=X, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, pairs=pairs, pair_labels=labels)
+        model.fit(pairs, labels)
     assert len(model.validation_scores_) == model.n_iter_
     assert 0.5 < model.best_validation_score_ <= 1.0  # ROC AUC
 

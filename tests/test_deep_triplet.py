@@ -1,4 +1,5 @@
-"""DeepTriplet: weak supervision by explicit triplets, miners end to end."""
+"""DeepTripletTriplets: weak supervision by explicit triplets; DeepTriplet miners
+end to end."""
 
 import warnings
 
@@ -7,10 +8,9 @@ import pytest
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmetric.deep import DeepTriplet
+from skmetric.deep import DeepTriplet, DeepTripletTriplets
 
 
 def tracking_sequence(n_frames=300, n_noise=10, step=0.5, seed=0):
@@ -34,34 +34,38 @@ def ordered_fraction(Z, frames):
     return np.mean(near < far)
 
 
-def test_deep_triplet_learns_a_tracking_sequence_from_triplets():
+def test_deep_triplets_learn_a_tracking_sequence():
     X = tracking_sequence()
     train_frames = np.arange(0, 198)
     test_frames = np.arange(200, 298)
     triplets = np.column_stack((train_frames, train_frames + 1, train_frames + 2))
     assert ordered_fraction(X, test_frames) < 0.75  # raw distances: near chance
-    model = DeepTriplet(4, hidden_layer_sizes=(32,), batch_size=32,
-                        learning_rate_init=0.01, max_iter=60, random_state=0)
+    Xs = StandardScaler().fit_transform(X)
+    model = DeepTripletTriplets(4, hidden_layer_sizes=(32,), batch_size=32,
+                                learning_rate_init=0.01, max_iter=60,
+                                preprocessor=Xs, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        # A Pipeline hands y to every step: the triplets take precedence over it.
-        pipe = make_pipeline(StandardScaler(), model)
-        pipe.fit(X, np.zeros(300), deeptriplet__triplets=triplets)
-    Z = pipe.transform(X)
+        model.fit(triplets)
+    Z = model.transform(Xs)
     assert ordered_fraction(Z, test_frames) > 0.9
     assert ordered_fraction(Z, train_frames) > 0.9
+    # score is the fraction of triplets ordered right, here on unseen frames.
+    test_triplets = np.column_stack((test_frames, test_frames + 1, test_frames + 2))
+    assert model.score(test_triplets) == ordered_fraction(Z, test_frames)
 
 
-def test_deep_triplet_early_stopping_on_held_out_triplets():
+def test_deep_triplets_early_stopping_on_held_out_triplets():
     X = StandardScaler().fit_transform(tracking_sequence(200))
     frames = np.arange(0, 198)
     triplets = np.column_stack((frames, frames + 1, frames + 2))
-    model = DeepTriplet(4, hidden_layer_sizes=(32,), batch_size=32,
-                        learning_rate_init=0.01, max_iter=15, early_stopping=True,
-                        validation_fraction=0.2, random_state=0)
+    model = DeepTripletTriplets(4, hidden_layer_sizes=(32,), batch_size=32,
+                                learning_rate_init=0.01, max_iter=15,
+                                early_stopping=True, validation_fraction=0.2,
+                                preprocessor=X, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X, triplets=triplets)
+        model.fit(triplets)
     assert len(model.validation_scores_) == model.n_iter_
     assert model.best_validation_score_ == max(model.validation_scores_) > 0.6
 

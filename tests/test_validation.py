@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from skmetric import MahalanobisXing
+from skmetric import MahalanobisXing, MahalanobisXingPairs
 
 
 def test_private_sklearn_imports_still_exist():
@@ -66,7 +66,7 @@ def test_xing_rejects_singleton_class_with_counts():
         MahalanobisXing().fit(X, y)
 
 
-def test_xing_requires_y_or_pairs():
+def test_xing_requires_y():
     X, _ = _data()
     with pytest.raises(ValueError, match="requires y to be passed"):
         MahalanobisXing().fit(X)
@@ -109,36 +109,67 @@ LABELS = np.array([1, 1, -1, -1])
          "pairs must have shape (n_pairs, 2); got shape (1, 3)"),
         (np.array([0, 1]), [1], ValueError, "pairs must have shape (n_pairs, 2)"),
         (np.array([[0, 20], [1, 2]]), [1, -1], ValueError,
-         "pairs refers to row 20, outside the 20 rows of X"),
+         "pairs refers to row 20, outside the 20 rows of the preprocessor"),
         (np.array([[-1, 2], [1, 2]]), [1, -1], ValueError,
-         "pairs refers to row -1, outside the 20 rows of X"),
+         "pairs refers to row -1, outside the 20 rows of the preprocessor"),
         (np.array([[0.5, 2], [1, 2]]), [1, -1], TypeError,
          "pairs must hold integer row indices"),
         (np.array([["a", "b"]]), [1], TypeError, "pairs must be an integer array"),
         (np.zeros((0, 2), dtype=int), [], ValueError, "pairs is empty"),
-        (PAIRS, [1, 1], ValueError, "pair_labels must have shape (4,)"),
-        (PAIRS, [1, 2, -1, -1], ValueError, "pair_labels must be 1 (similar)"),
-        (PAIRS, ["x", "y", "x", "y"], TypeError, "pair_labels must be numeric"),
+        (PAIRS, [1, 1], ValueError, "y must have shape (4,), one label per pair"),
+        (PAIRS, [1, 2, -1, -1], ValueError, "y must be 1 (similar)"),
+        (PAIRS, ["x", "y", "x", "y"], TypeError, "y must be numeric"),
         (PAIRS, [1, 1, 1, 1], ValueError, "every pair is similar"),
         (PAIRS, [-1, 0, -1, 0], ValueError, "every pair is dissimilar"),
-        (PAIRS, None, ValueError, "pair_labels is required with pairs"),
+        (PAIRS, None, ValueError, "y is required with pairs"),
     ],
 )
-def test_xing_rejects_bad_pairs(pairs, labels, error, message):
+def test_xing_pairs_rejects_bad_pairs(pairs, labels, error, message):
     X, _ = _data()
     with pytest.raises(error, match=re.escape(message)):
-        MahalanobisXing().fit(X, pairs=pairs, pair_labels=labels)
+        MahalanobisXingPairs(preprocessor=X).fit(pairs, labels)
 
 
-def test_xing_rejects_pairs_of_identical_rows_only():
+@pytest.mark.parametrize(
+    "X, message",
+    [
+        (np.zeros((4, 3)), "X must hold pairs of points, of shape (n_pairs, 2, "
+                           "n_features), or pairs of row indices"),
+        (np.zeros((4, 3, 2)), "got shape (4, 3, 2)"),
+        (np.zeros((0, 2, 3)), "X is empty"),
+        (np.arange(8).reshape(4, 2), "X holds pairs of row indices, shape (4, 2), "
+                                     "but preprocessor is None"),
+        (np.full((4, 2, 3), np.nan), "Input X contains NaN"),
+    ],
+)
+def test_xing_pairs_rejects_bad_point_pairs(X, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MahalanobisXingPairs().fit(X, LABELS)
+
+
+def test_xing_pairs_rejects_a_bad_callable_preprocessor():
+    def half(rows):
+        return np.zeros((rows.shape[0] // 2, 3))
+
+    with pytest.raises(ValueError, match=re.escape(
+            "preprocessor must map 5 row indices to an array of shape (5, "
+            "n_features); got shape (2, 3).")):
+        MahalanobisXingPairs(preprocessor=half).fit(PAIRS[:3], [1, 1, -1])
+    with pytest.raises(ValueError, match=re.escape(
+            "pairs refers to row -1, outside the preprocessor (valid indices are "
+            "non-negative)")):
+        MahalanobisXingPairs(preprocessor=half).fit([[0, -1], [1, 2]], [1, -1])
+
+
+def test_xing_pairs_rejects_pairs_of_identical_rows_only():
     X, _ = _data()
     X[1] = X[0]
     with pytest.raises(ValueError, match=re.escape("every dissimilar pair joins two "
                                                    "identical rows")):
-        MahalanobisXing().fit(X, pairs=[[2, 3], [0, 1]], pair_labels=[1, -1])
+        MahalanobisXingPairs(preprocessor=X).fit([[2, 3], [0, 1]], [1, -1])
     with pytest.raises(ValueError, match=re.escape("every similar pair joins two "
                                                    "identical rows")):
-        MahalanobisXing().fit(X, pairs=[[0, 1], [2, 3]], pair_labels=[1, -1])
+        MahalanobisXingPairs(preprocessor=X).fit([[0, 1], [2, 3]], [1, -1])
 
 
 def test_xing_transform_rejects_wrong_width():
@@ -161,7 +192,12 @@ def test_pair_distance_rejects_wrong_shape():
 # Deep embeddings
 # ---------------------------------------------------------------------------------
 
-from skmetric.deep import DeepSiamese, DeepTriplet  # noqa: E402
+from skmetric.deep import (  # noqa: E402
+    DeepSiamese,
+    DeepSiamesePairs,
+    DeepTriplet,
+    DeepTripletTriplets,
+)
 
 DEEP = pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
 DEEP_FAST = dict(hidden_layer_sizes=(4,), n_components=2, max_iter=1)
@@ -261,22 +297,47 @@ def test_deep_early_stopping_needs_held_out_points(Estimator):
         (np.array([[0, 1, 20]]), ValueError, "triplets refers to row 20"),
         (np.array([[0, 1, 1]]), ValueError, "triplets row 0 has the same positive and "
                                             "negative (1)"),
+        (np.array([[0, 1, 2], [3, 3, 4]]), ValueError,
+         "triplets row 1 has the same anchor and positive (3)"),
+        (np.array([[0, 1, 2], [5, 6, 7], [4, 6, 4]]), ValueError,
+         "triplets row 2 has the same anchor and negative (4)"),
         (np.array([[0.5, 1, 2]]), TypeError, "triplets must hold integer row indices"),
     ],
 )
-def test_deep_triplet_rejects_bad_triplets(triplets, error, message):
+def test_deep_triplets_rejects_bad_triplets(triplets, error, message):
     X, _ = _data()
     with pytest.raises(error, match=re.escape(message)):
-        DeepTriplet(**DEEP_FAST).fit(X, triplets=triplets)
+        DeepTripletTriplets(**DEEP_FAST, preprocessor=X).fit(triplets)
+    if (np.issubdtype(triplets.dtype, np.integer) and triplets.shape[1] == 3
+            and triplets.max() < 20):
+        # The same triplets given as points, and through a callable preprocessor.
+        points = X[triplets]
+        point_message = re.sub(r"\(\d+\)", "(identical points)", message)
+        with pytest.raises(error, match=re.escape(point_message)):
+            DeepTripletTriplets(**DEEP_FAST).fit(points)
+        with pytest.raises(error, match=re.escape(message)):
+            DeepTripletTriplets(**DEEP_FAST,
+                                preprocessor=lambda rows: X[rows]).fit(triplets)
 
 
-def test_deep_siamese_rejects_bad_pairs():
+def test_deep_siamese_pairs_rejects_bad_pairs():
     X, _ = _data()
-    with pytest.raises(ValueError, match=re.escape("pair_labels is required with "
-                                                   "pairs")):
-        DeepSiamese(**DEEP_FAST).fit(X, pairs=PAIRS)
+    with pytest.raises(ValueError, match=re.escape("y is required with pairs")):
+        DeepSiamesePairs(**DEEP_FAST, preprocessor=X).fit(PAIRS)
     with pytest.raises(ValueError, match=re.escape("every pair is similar")):
-        DeepSiamese(**DEEP_FAST).fit(X, pairs=PAIRS, pair_labels=[1, 1, 1, 1])
+        DeepSiamesePairs(**DEEP_FAST, preprocessor=X).fit(PAIRS, [1, 1, 1, 1])
+
+
+def test_labelled_estimators_no_longer_take_constraints_at_fit():
+    # The old fit-parameter form, whose row indices a cross-validation split could
+    # not follow, is gone: Python rejects the keyword.
+    X, y = _data()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pairs'"):
+        MahalanobisXing().fit(X, y, pairs=PAIRS, pair_labels=LABELS)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pairs'"):
+        DeepSiamese(**DEEP_FAST).fit(X, y, pairs=PAIRS, pair_labels=LABELS)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'triplets'"):
+        DeepTriplet(**DEEP_FAST).partial_fit(X, y, triplets=[[0, 1, 2]])
 
 
 @DEEP

@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skmetric import MahalanobisXing
+from skmetric import MahalanobisXing, MahalanobisXingPairs
 from skmetric._kernels import weighted_outer_sum
 from skmetric._xing import (
     _rescaled_rows,
@@ -166,25 +166,42 @@ def test_xing_same_random_state_same_result(diagonal):
     assert not np.allclose(a.components_, c.components_)
 
 
-def test_xing_explicit_pairs_through_pipeline():
+def test_xing_pairs_learn_the_informative_axis_from_explicit_pairs():
     X, y = informative_axis_data(n_samples=80)
     rng = np.random.default_rng(0)
     pairs = rng.integers(0, 80, size=(400, 2))
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
     labels = np.where(y[pairs[:, 0]] == y[pairs[:, 1]], 1, -1)
-    pipe = make_pipeline(MahalanobisXing(diagonal=True), KNeighborsClassifier(3))
-    # The Pipeline hands y to every step; the pairs take precedence over it.
-    shuffled = np.random.default_rng(1).permutation(y)
-    pipe.fit(X, shuffled, mahalanobisxing__pairs=pairs,
-             mahalanobisxing__pair_labels=labels)
-    M = pipe[0].get_mahalanobis_matrix()
+    model = MahalanobisXingPairs(diagonal=True, preprocessor=X).fit(pairs, labels)
+    M = model.get_mahalanobis_matrix()
     assert np.argmax(np.diag(M)) == 0
-    direct = MahalanobisXing(diagonal=True).fit(X, pairs=pairs, pair_labels=labels)
-    assert_allclose(direct.components_, pipe[0].components_)
+    # The same pairs as points give the same metric.
+    points = MahalanobisXingPairs(diagonal=True).fit(X[pairs], labels)
+    assert_allclose(points.components_, model.components_, rtol=1e-10)
     # 0/1 and boolean labels mean the same as -1/1.
-    zero_one = MahalanobisXing(diagonal=True).fit(X, pairs=pairs,
-                                                  pair_labels=(labels > 0).astype(int))
-    assert_allclose(zero_one.components_, direct.components_)
+    for other in ((labels > 0).astype(int), labels > 0):
+        zero_one = MahalanobisXingPairs(diagonal=True, preprocessor=X).fit(pairs,
+                                                                           other)
+        assert_allclose(zero_one.components_, model.components_)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_xing_and_xing_pairs_share_one_solver(diagonal):
+    # The labelled estimator samples pairs from y; the pair learner given those
+    # very pairs solves the same problem with the same solver.
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    labelled = MahalanobisXing(diagonal=diagonal, random_state=0).fit(X, y)
+    similar, dissimilar = sample_label_pairs(
+        y.astype(np.int64), 20 * 3**2, np.random.RandomState(0))
+    pairs = np.concatenate((similar, dissimilar))
+    labels = np.repeat([1, -1], [len(similar), len(dissimilar)])
+    from_pairs = MahalanobisXingPairs(diagonal=diagonal, preprocessor=X).fit(
+        pairs, labels)
+    assert from_pairs.n_iter_ == labelled.n_iter_
+    assert_allclose(from_pairs.get_mahalanobis_matrix(),
+                    labelled.get_mahalanobis_matrix(), rtol=1e-6,
+                    atol=1e-9 * np.abs(labelled.get_mahalanobis_matrix()).max())
 
 
 def test_xing_pipeline_grid_search():

@@ -102,8 +102,8 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                         BaseEstimator):
     """Shared fit/transform of :class:`DeepSiamese` and :class:`DeepTriplet`."""
 
-    # Name of the keyword that passes explicit constraints to fit ("pairs" or
-    # "triplets"), set by each subclass.
+    # What explicit constraints are called in messages ("pairs" or "triplets"),
+    # set by each subclass.
     _constraint_name = None
 
     def __sklearn_tags__(self):
@@ -241,6 +241,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             train, validation = split_classes(data.labels, self.validation_fraction,
                                               rng)
         else:
+            _check_kinds_to_hold_out(data.extra)
             train, validation = split_constraints(
                 data.constraints.shape[0], self.validation_fraction, rng, data.extra
             )
@@ -398,6 +399,22 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             for start in range(0, X.shape[0], _EMBED_ROWS)
         ]
         return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
+
+
+def _check_kinds_to_hold_out(kinds):
+    """Early stopping on pairs holds out both kinds: each needs two pairs (one to
+    train on, one to score), or the held-out ROC AUC would be undefined."""
+    if kinds is None:
+        return
+    counts = np.bincount(kinds, minlength=2)
+    if counts.min() < 2:
+        names = ("dissimilar", "similar")
+        shown = ", ".join(f"{counts[k]} {names[k]}" for k in (1, 0))
+        raise ValueError(
+            f"early_stopping holds out similar and dissimilar pairs and needs at "
+            f"least 2 of each kind (one to train on, one to score); got {shown}. "
+            "Give more pairs or set early_stopping=False."
+        )
 
 
 def embedding_collapsed(embedding):

@@ -81,16 +81,23 @@ def split_classes(y, fraction, rng):
 def split_constraints(n_constraints, fraction, rng, strata=None):
     """Held-out split of constraint rows, stratified by ``strata`` when given.
 
+    Without strata, ``floor(fraction * n)`` rows are held out (at most n - 1).
+    With strata (the kinds of pairs), every stratum of at least two rows holds
+    out at least one and keeps at least one, so that both kinds are scored.
+
     Returns
     -------
     train, validation : ndarray of int64 row indices into the constraints
     """
-    if strata is None:
+    stratified = strata is not None
+    if not stratified:
         strata = np.zeros(n_constraints, dtype=np.int64)
     train, validation = [], []
     for value in np.unique(strata):
         rows = rng.permutation(np.flatnonzero(strata == value))
         n_val = min(int(np.floor(fraction * rows.shape[0])), rows.shape[0] - 1)
+        if stratified:
+            n_val = max(n_val, min(1, rows.shape[0] - 1))
         validation.append(rows[:max(n_val, 0)])
         train.append(rows[max(n_val, 0):])
     return (np.sort(np.concatenate(train)).astype(np.int64),

@@ -10,7 +10,7 @@ from .._kernels import (
     pairwise_sq_dists,
     sq_dist_weights_grad,
 )
-from .._validation import Interval, Real, check_pairs
+from .._validation import Interval, Real, check_pair_labels
 from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
 
 
@@ -21,9 +21,9 @@ class DeepSiamese(DeepEmbeddingBase):
     Learns a multi-layer perceptron f that pulls the two points of a similar pair
     together and pushes those of a dissimilar pair at least a margin apart
     (Hadsell, Chopra & LeCun 2006). The pairs are formed inside each batch of
-    class-balanced rows, every same-class pair and as many other-class pairs, or
-    given explicitly as ``fit(X, pairs=..., pair_labels=...)``, which needs no
-    class labels. Use it before ``KNeighborsClassifier`` in a Pipeline. Inputs
+    class-balanced rows, every same-class pair and as many other-class pairs.
+    :class:`DeepSiamesePairs` learns from explicit pairs instead, with no class
+    labels. Use it before ``KNeighborsClassifier`` in a Pipeline. Inputs
     should be standardised (for example with ``StandardScaler``); a warning says
     when the features are on wildly different scales.
 
@@ -51,6 +51,7 @@ class DeepSiamese(DeepEmbeddingBase):
     See Also
     --------
     DeepTriplet : The same network trained with the triplet loss and mining.
+    DeepSiamesePairs : The same network trained on explicit labelled pairs.
 
     Notes
     -----
@@ -145,34 +146,27 @@ class DeepSiamese(DeepEmbeddingBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None, pairs=None, pair_labels=None):
-        """Train the network from class labels or from explicit pairs.
+    def fit(self, X, y=None):
+        """Train the network from class labels.
+
+        Pairs are formed inside each batch. To learn from explicit pairs, use
+        :class:`DeepSiamesePairs`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training samples, standardised.
-        y : array-like of shape (n_samples,), default=None
-            Class labels; every class needs at least two samples. Pairs are
-            formed from them inside each batch. Ignored when ``pairs`` is given
-            (a Pipeline passes y to every step).
-        pairs : array-like of shape (n_pairs, 2), default=None
-            Row indices ``(i, j)`` into X of explicit pairs. With
-            ``early_stopping`` a fraction of them (of each kind) is held out and
-            scored by the ROC AUC of the distance separating similar from
-            dissimilar pairs. Through a Pipeline pass ``pipe.fit(X,
-            deepsiamese__pairs=..., deepsiamese__pair_labels=...)``.
-        pair_labels : array-like of shape (n_pairs,), default=None
-            1 for a similar pair, -1 (or 0) for a dissimilar one.
+        y : array-like of shape (n_samples,)
+            Class labels; every class needs at least two samples.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, (pairs, pair_labels), partial=False)
+        return self._fit(X, y, None, partial=False)
 
-    def partial_fit(self, X, y=None, pairs=None, pair_labels=None):
+    def partial_fit(self, X, y=None):
         """Train one more epoch on the data given, starting from the current network.
 
         The first call initialises the network. No early stopping and no
@@ -181,9 +175,7 @@ class DeepSiamese(DeepEmbeddingBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-        pairs : array-like of shape (n_pairs, 2), default=None
-        pair_labels : array-like of shape (n_pairs,), default=None
+        y : array-like of shape (n_samples,)
             As for :meth:`fit`.
 
         Returns
@@ -191,10 +183,11 @@ class DeepSiamese(DeepEmbeddingBase):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, (pairs, pair_labels), partial=True)
+        return self._fit(X, y, None, partial=True)
 
     def _check_constraints(self, constraints, n_samples):
-        pairs, similar = check_pairs(constraints[0], constraints[1], n_samples)
+        pairs, labels = constraints
+        similar = check_pair_labels(labels, pairs.shape[0])
         return pairs, similar.astype(np.int64)
 
     def _labelled_loss(self, labels, rng):
@@ -226,9 +219,17 @@ class DeepSiamese(DeepEmbeddingBase):
         return embedding_loss
 
     def _constraint_score(self, embedding, constraints, extra):
-        """ROC AUC of the negated distance as a score of similarity."""
+        """ROC AUC of the negated distance as a score of similarity.
+
+        The held-out pairs hold both kinds (``_split`` sees to it): with one kind
+        only there is nothing to rank, and a constant score would stop training
+        after ``n_iter_no_change`` epochs and keep the first network.
+        """
+        if extra.min() == extra.max():
+            raise ValueError(
+                "the held-out pairs are all of one kind, so early stopping has "
+                "nothing to rank; hold out similar and dissimilar pairs."
+            )
         dists = pair_sq_dists(embedding, np.ascontiguousarray(constraints[:, 0]),
                               np.ascontiguousarray(constraints[:, 1]))
-        if extra.min() == extra.max():
-            return float(np.mean(dists == dists))  # one kind only: nothing to rank
         return float(roc_auc_score(extra, -dists))

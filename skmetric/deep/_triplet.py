@@ -38,9 +38,10 @@ class DeepTriplet(DeepEmbeddingBase):
     Learns a multi-layer perceptron f such that every anchor a is nearer, by a
     margin, to a positive p of its class than to a negative n of another class
     (FaceNet, Schroff et al. 2015). Triplets are mined inside each batch of
-    class-balanced rows from the current embeddings, or given explicitly as
-    ``fit(X, triplets=...)`` ("a is nearer p than n"), which needs no class labels
-    at all (the tracking setting: frame t+1 is nearer frame t than frame t+2).
+    class-balanced rows from the current embeddings. :class:`DeepTripletTriplets`
+    learns from explicit triplets ("a is nearer p than n") instead, with no class
+    labels at all (the tracking setting: frame t+1 is nearer frame t than frame
+    t+2).
     Use it before ``KNeighborsClassifier`` in a Pipeline. Inputs should be
     standardised (for example with ``StandardScaler``); a warning says when the
     features are on wildly different scales.
@@ -92,6 +93,7 @@ class DeepTriplet(DeepEmbeddingBase):
     See Also
     --------
     DeepSiamese : The same network trained with the contrastive loss on pairs.
+    DeepTripletTriplets : The same network trained on explicit triplets.
     LMNN : A linear metric with a triplet-like hinge loss on target neighbours.
 
     Notes
@@ -196,32 +198,27 @@ class DeepTriplet(DeepEmbeddingBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    def fit(self, X, y=None, triplets=None):
-        """Train the network from class labels or from explicit triplets.
+    def fit(self, X, y=None):
+        """Train the network from class labels.
+
+        Triplets are mined inside each batch. To learn from explicit triplets,
+        use :class:`DeepTripletTriplets`.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training samples, standardised.
-        y : array-like of shape (n_samples,), default=None
-            Class labels; every class needs at least two samples. Triplets are
-            mined from them inside each batch. Ignored when ``triplets`` is given
-            (a Pipeline passes y to every step).
-        triplets : array-like of shape (n_triplets, 3), default=None
-            Row indices ``(a, p, n)`` into X meaning "a is nearer p than n". The
-            miner is not used; with ``early_stopping`` a fraction of the triplets
-            is held out and scored by the fraction that the embedding orders
-            correctly. Through a Pipeline pass ``pipe.fit(X,
-            deeptriplet__triplets=...)``.
+        y : array-like of shape (n_samples,)
+            Class labels; every class needs at least two samples.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, (triplets,), partial=False)
+        return self._fit(X, y, None, partial=False)
 
-    def partial_fit(self, X, y=None, triplets=None):
+    def partial_fit(self, X, y=None):
         """Train one more epoch on the data given, starting from the current network.
 
         The first call initialises the network. No early stopping and no
@@ -230,8 +227,7 @@ class DeepTriplet(DeepEmbeddingBase):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,), default=None
-        triplets : array-like of shape (n_triplets, 3), default=None
+        y : array-like of shape (n_samples,)
             As for :meth:`fit`.
 
         Returns
@@ -239,7 +235,7 @@ class DeepTriplet(DeepEmbeddingBase):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, (triplets,), partial=True)
+        return self._fit(X, y, None, partial=True)
 
     def _check_own_params(self):
         if self.miner == "distance_weighted" and not self.normalize:
