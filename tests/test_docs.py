@@ -28,12 +28,7 @@ NOT_RUN = {
 }
 # Blocks known to warn today, recognised by a fragment of their text: strict
 # expected failures, so that the fix shows up as an XPASS to remove them.
-KNOWN_WARNINGS = {
-    "DeepTriplet(8).fit(X, triplets=": (
-        ConvergenceWarning,
-        "deep defaults stop at max_iter (fixed in the deep branch)",
-    ),
-}
+KNOWN_WARNINGS = {}
 
 
 def _python_blocks(text):
