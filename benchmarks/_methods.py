@@ -20,21 +20,18 @@ Like for like:
   through threadpoolctl, numba's, torch's).
 """
 
-import time
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 from benchmarks._data import scaled
-from benchmarks._harness import _version_of
+from benchmarks._harness import _version_of, fit_recording
 from benchmarks._peers import embed_peer
 
 WARMUP_ROWS = 300
-_SHOWN = set()  # (category, message) of the warnings shown: each once per run
 
 
 @dataclass(frozen=True)
@@ -193,30 +190,17 @@ def _embed_in_process(method, dataset, parts):
 
 def _fit_in_process(estimator, X_train, y_train, X_test, y_test):
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start, start_cpu = time.perf_counter(), time.process_time()
-            estimator.fit(X_train, y_train)
-            fit_time = time.perf_counter() - start
-            cpu_time = time.process_time() - start_cpu
+        fit_time, cpu_time, converged, messages = fit_recording(
+            estimator, X_train, y_train)
         Z_train, Z_test = estimator.transform(X_train), estimator.transform(X_test)
     except Exception as exc:  # noqa: BLE001 - reported in the table
         return _fit_result("failed", f"{type(exc).__name__}: {exc}",
                            version=_version_of(estimator))
-    for w in caught:  # shown (once each), not silenced
-        key = (w.category, str(w.message))
-        if key not in _SHOWN:
-            _SHOWN.add(key)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    not_converged = any(issubclass(w.category, ConvergenceWarning) for w in caught)
-    iterative = hasattr(estimator, "n_iter_")
     return _fit_result(
-        "ok", fit_time=fit_time, cpu_time=cpu_time,
-        converged=(not not_converged) if iterative or not_converged else None,
+        "ok", fit_time=fit_time, cpu_time=cpu_time, converged=converged,
         n_iter=_as_int(getattr(estimator, "n_iter_", None)),
         threads=thread_summary(estimator), version=_version_of(estimator),
-        warnings=sorted({f"{w.category.__name__}: {w.message}" for w in caught}),
-        Z_train=np.asarray(Z_train, dtype=np.float64),
+        warnings=messages, Z_train=np.asarray(Z_train, dtype=np.float64),
         Z_test=np.asarray(Z_test, dtype=np.float64),
     )
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import _methods, _report, _tasks
+from benchmarks import _harness, _methods, _report, _tasks
 from benchmarks.__main__ import parse_args
 from benchmarks._data import _make_dataset, load_dataset, open_set_splits
 from benchmarks._progress import Progress
@@ -116,7 +116,7 @@ def test_in_process_fit_records_non_convergence_and_still_warns():
                              lambda c: LMNN(max_iter=1, random_state=0))
     dataset = load_dataset("iris")
     splits = [(np.arange(0, 150, 2), np.arange(1, 150, 2))]
-    _methods._SHOWN.clear()
+    _harness._SHOWN.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit, = _methods.embed_splits(method, dataset, splits)
@@ -164,3 +164,23 @@ def test_heatmap_of_a_task_is_written(tmp_path):
 def test_estimator_benchmark_quick_run(script):
     out = _run(script, "--quick")
     assert "skmetric Xing full" in out.stdout
+
+
+def test_harness_table_has_a_converged_column():
+    from skmetric import LMNN
+
+    from benchmarks._data import make_splits
+    from benchmarks._harness import evaluate_estimator, markdown_table, summarize
+
+    dataset = load_dataset("iris")
+    splits = make_splits(dataset, n_splits=2)
+    records = evaluate_estimator(lambda: None, dataset, splits)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records += evaluate_estimator(lambda: LMNN(max_iter=1, random_state=0),
+                                      dataset, splits, method="LMNN")
+    table = markdown_table(summarize(records))
+    assert "| converged |" in table.splitlines()[0]
+    lmnn = next(line for line in table.splitlines() if "| LMNN |" in line)
+    euclid = next(line for line in table.splitlines() if "| euclidean |" in line)
+    assert "| 0/2 |" in lmnn and "| n/a |" in euclid
