@@ -18,7 +18,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FixedLocator,
+    FormatStrFormatter,
+    LogLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 from benchmarks._report import BASELINE, task_rows  # noqa: E402
 from benchmarks._tasks import TASKS, ExternalTask  # noqa: E402
@@ -73,19 +79,20 @@ def heatmap(rows, metric, title, path):
     if not methods:
         return None
     limit = max(np.nanmax(np.abs(matrix)) if np.isfinite(matrix).any() else 0, 0.01)
-    fig, ax = plt.subplots(figsize=(1.6 + 0.95 * len(methods),
-                                    1.4 + 0.36 * len(datasets)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.8 + 0.95 * len(methods)),
+                                    1.9 + 0.36 * len(datasets)))
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu", vmin=-limit,
                       vmax=limit, aspect="auto")
     ax.set_facecolor("0.85")
     for (i, j), value in np.ndenumerate(matrix):
-        text = "–" if np.isnan(value) else f"{value:+.2f}"
+        text = "–" if np.isnan(value) else f"{value:+.3f}"
         dark = np.isfinite(value) and abs(value) > 0.6 * limit
         ax.text(j, i, text, ha="center", va="center", fontsize=7,
                 color="white" if dark else "black")
     ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(datasets)), datasets, fontsize=8)
-    ax.set_title(f"{title}: learned − Euclidean (blue: better)", fontsize=9)
+    ax.set_title(f"{title}\nlearned − Euclidean, mean over splits (blue: better; "
+                 "grey: not run)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -137,6 +144,9 @@ def scaling_plot(points, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
     left.loglog(n, [p["fit_time"] for p in points], "o-")
     left.set_ylabel("LMNN fit time (s)")
+    left.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    left.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    left.yaxis.set_minor_formatter(NullFormatter())
     right.plot(n, [p["fit_peak_mb"] for p in points], "o-")
     right.set_xscale("log")
     right.set_ylim(bottom=0)
@@ -207,8 +217,8 @@ def projection_plot(path, quick=False):
         ax.set_title(f"{name}: 3-NN accuracy in 2-D {score:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("digits test points, labels at each class's median", fontsize=10)
-    fig.tight_layout()
+    fig.suptitle("digits test points, each class's label at its median", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -238,7 +248,7 @@ def all_plots(document, out, quick=False):
             metric, title = task.metric, task.title
         else:
             rows = task_rows(document["records"], name)
-            metric, title = task.metrics[0][0], f"{task.title}, {task.metrics[0][1]}"
+            metric, title = task.metrics[0][0], f"{task.title}: {task.metrics[0][1]}"
         if rows:
             paths.append(heatmap(rows, metric, title, out / f"{name}.png"))
     closed = task_rows(document["records"], "closed")
