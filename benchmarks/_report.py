@@ -185,11 +185,17 @@ def thread_lines(document):
 def header_lines(document):
     """Machine, load, time, and how to read times."""
     load = document.get("load_average") or [None, None]
-    return [
+    lines = [
         f"Machine: {document['machine']}. Whole run {document['elapsed_s'] / 60:.1f} "
         f"min; 1-minute load average {_fmt(load[0], '.1f')} at the start and "
         f"{_fmt(load[1], '.1f')} at the end.",
         "",
+    ]
+    if document.get("note"):
+        lines += [document["note"], ""]
+    lines += [f"The timed fits used {fit_cpu_seconds(document) / 60:.1f} min of CPU "
+              "time in all (warm-ups, scoring and process start-ups not counted).", ""]
+    return lines + [
         "Times are medians over the splits of the fit alone, after one untimed "
         "warm-up fit per method and dataset (every method alike, peers included); "
         "they differ from machine to machine and with the load: compare them "
@@ -201,6 +207,15 @@ def header_lines(document):
         "some fit did not converge. Win counts: learned − Euclidean ≥ "
         f"{TIE} is a win, within ±{TIE} a tie.",
     ]
+
+
+def fit_cpu_seconds(document):
+    """CPU seconds of the timed fits, each fit counted once (tasks share fits)."""
+    fits = {}
+    for r in document["records"]:
+        kind = TASKS[r["task"]].split_kind if r["task"] in TASKS else r["task"]
+        fits[(kind, r["dataset"], r["method"], r["split"])] = r["cpu_time"] or 0.0
+    return sum(fits.values())
 
 
 def task_section(document, name, level="###", detail=True):

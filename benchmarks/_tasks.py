@@ -207,8 +207,10 @@ TASKS = {
     "closed": Task(
         "closed", "Closed-set kNN classification", "closed",
         (("accuracy", "kNN accuracy"),), _closed_score, lambda dataset: True,
-        "3-NN accuracy of the test part against the training part, same classes "
-        "on both sides."),
+        "every dataset; its own train/test split where it has one, otherwise 3 "
+        "stratified 70/30 splits (seed 0); 3-NN accuracy of the test part against "
+        "the training part, the same classes on both sides; metric-learn and "
+        "mlpack on scikit-learn's bundled sets only."),
     "openset": Task(
         "openset", "Open-set retrieval on unseen classes", "open",
         (("map_at_r", "MAP@R"), ("r_precision", "R-precision"),
