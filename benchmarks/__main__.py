@@ -46,7 +46,12 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._data import available_datasets, load_dataset, make_splits, open_set_splits
+from benchmarks._data import (
+    available_datasets,
+    load_dataset,
+    make_splits,
+    open_set_splits,
+)
 from benchmarks._harness import library_versions
 from benchmarks._methods import PEER_METHODS, embed_splits, skmetric_methods
 from benchmarks._progress import Progress
@@ -55,8 +60,8 @@ from benchmarks._tasks import TASKS, ExternalTask
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = ("iris", "wine", "breast_cancer", "digits")
-QUICK = {"datasets": "iris,wine,digits", "estimators": "euclidean,pca,xing,xing_diagonal",
-         "max_train": 300}
+QUICK = {"datasets": "iris,wine,digits",
+         "estimators": "euclidean,pca,xing,xing_diagonal", "max_train": 300}
 
 
 def parse_args(argv=None):

@@ -321,10 +321,10 @@ def _mean_extra(records, key):
 def markdown_table(rows, ratio_to=None):
     """Format summary rows as a markdown table.
 
-    Columns: accuracy mean ± std, median wall-clock fit time, median CPU time
-    of the fit, optionally the ratio of median fit times, the fits that
-    converged (when any record says; "n/a" for a method with nothing to
-    converge), splits that succeeded, version. A method that is missing, failed or timed out shows its
+    Columns: accuracy mean ± std, median wall-clock fit time, median CPU time of the
+    fit, optionally the ratio of median fit times, the fits that converged (when any
+    record says; "n/a" for a method with nothing to converge), splits that
+    succeeded, version. A method that is missing, failed or timed out shows its
     status and reason in the accuracy column.
 
     Parameters

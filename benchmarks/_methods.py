@@ -66,10 +66,6 @@ class Method:
     tasks: tuple = ("closed", "open")
     where: str = "all"
 
-    @property
-    def fits(self):
-        return self.peer is not None or self.label != "Euclidean"
-
 
 def skmetric_methods():
     """``{key: Method}`` of the skmetric estimators present, plus the baselines."""

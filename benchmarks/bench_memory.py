@@ -13,12 +13,13 @@ The child runs with a fixed glibc mmap threshold and trims the heap before each
 step, so memory freed by one step is not silently reused by the next.
 
 Memory is read from ``/proc/self/status`` (VmHWM, VmRSS; see
-:mod:`benchmarks._memory`), so this needs Linux. The kernel's peak counter is
-reset before each step (``/proc/self/clear_refs``), so each step's peak is its
-own; where that reset is refused the baseline is the peak after the warm-up,
-which can only under-state a step whose peak stays below an earlier one. The target: every linear estimator's fit peak under
-2 GB at n = 100,000 (no n x n matrix). Deep estimators are shown too (their
-memory should not grow with n beyond the data), with a short training.
+:mod:`benchmarks._memory`), so this needs Linux. The kernel's peak counter is reset
+before each step (``/proc/self/clear_refs``), so each step's peak is its own; where
+that reset is refused the baseline is the peak after the warm-up, which can only
+under-state a step whose peak stays below an earlier one. The target: every linear
+estimator's fit peak under 2 GB at n = 100,000 (no n x n matrix). Deep estimators
+are shown too (their memory should not grow with n beyond the data), with a short
+training.
 
     python -m benchmarks.bench_memory [--quick] [--sizes 1000,10000,100000]
         [--lmnn-max-iter 50]

@@ -152,9 +152,10 @@ def test_heatmap_of_a_task_is_written(tmp_path):
     pytest.importorskip("matplotlib")
     from benchmarks import _plots
 
-    rows = [{"dataset": d, "method": m, "delta": {} if m == "Euclidean" else
-             {"accuracy": v}} for d, m, v in [("a", "Euclidean", 0), ("a", "LMNN", 0.1),
-                                              ("b", "Euclidean", 0), ("b", "LMNN", -0.2)]]
+    cells = [("a", "Euclidean", 0), ("a", "LMNN", 0.1), ("b", "Euclidean", 0),
+             ("b", "LMNN", -0.2)]
+    rows = [{"dataset": d, "method": m,
+             "delta": {} if m == "Euclidean" else {"accuracy": v}} for d, m, v in cells]
     assert _plots.heatmap_values(rows, "accuracy")[2].tolist() == [[0.1], [-0.2]]
     path = _plots.heatmap(rows, "accuracy", "toy", tmp_path / "toy.png")
     assert path.stat().st_size > 1000
