@@ -185,3 +185,11 @@ def test_harness_table_has_a_converged_column():
     lmnn = next(line for line in table.splitlines() if "| LMNN |" in line)
     euclid = next(line for line in table.splitlines() if "| euclidean |" in line)
     assert "| 0/2 |" in lmnn and "| n/a |" in euclid
+
+
+def test_pca_baseline_runs_on_data_with_fewer_than_32_features():
+    dataset = load_dataset("digits")
+    narrow = _make_dataset("narrow", dataset.X[:, :10], dataset.y)
+    splits = open_set_splits(narrow, n_splits=1)
+    fit, = _methods.embed_splits(_methods.skmetric_methods()["pca"], narrow, splits)
+    assert fit["status"] == "ok" and fit["Z_test"].shape[1] == 10
