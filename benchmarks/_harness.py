@@ -15,10 +15,12 @@ import statistics
 import sys
 import time
 import tracemalloc
+import warnings
 from importlib import metadata
 from pathlib import Path
 
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 
 from benchmarks._data import knn_accuracy, scaled
 from benchmarks._peers import run_peer
@@ -102,10 +104,8 @@ def evaluate_estimator(
         if estimator is not None:
             if trace_memory:
                 tracemalloc.start()
-            start, start_cpu = time.perf_counter(), time.process_time()
-            estimator.fit(X_train, y_train)
-            fit_time = time.perf_counter() - start
-            extra["cpu_time"] = time.process_time() - start_cpu
+            fit_time, extra["cpu_time"], extra["converged"], _ = fit_recording(
+                estimator, X_train, y_train)
             if trace_memory:
                 extra["peak_memory_mb"] = tracemalloc.get_traced_memory()[1] / 2**20
                 tracemalloc.stop()
@@ -129,6 +129,43 @@ def evaluate_estimator(
             )
         )
     return records
+
+
+_SHOWN = set()  # (category, message) of the warnings shown: each once per run
+
+
+def fit_recording(estimator, X, y):
+    """Fit ``estimator``, timed; record whether it converged.
+
+    The fit's warnings are recorded, then shown once each per run (never
+    silenced). ``converged`` is False when the fit emitted a
+    ``ConvergenceWarning``, True when it did not and the estimator iterates
+    (has ``n_iter_``), None otherwise (nothing to converge).
+
+    Returns
+    -------
+    fit_time, cpu_time : float
+        Wall-clock and process CPU seconds (all threads) of ``fit``.
+    converged : bool or None
+    messages : list of str
+        The distinct warnings, as ``'Category: message'``.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start, start_cpu = time.perf_counter(), time.process_time()
+        estimator.fit(X, y)
+        fit_time = time.perf_counter() - start
+        cpu_time = time.process_time() - start_cpu
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key not in _SHOWN:
+            _SHOWN.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    converged = False if warned else (True if hasattr(estimator, "n_iter_")
+                                      else None)
+    messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
+    return fit_time, cpu_time, converged, messages
 
 
 def retrieval_scores(Z, y):
@@ -267,6 +304,8 @@ def summarize(records):
                     statistics.median(cpu_times) if cpu_times else None
                 ),
                 "version": next((r["version"] for r in group if r["version"]), None),
+                "n_converged": sum(bool(r["extra"].get("converged")) for r in ok),
+                "n_known": sum(r["extra"].get("converged") is not None for r in ok),
                 "map_at_r_mean": _mean_extra(ok, "map_at_r"),
                 "precision_at_1_mean": _mean_extra(ok, "precision_at_1"),
             }
@@ -282,8 +321,9 @@ def _mean_extra(records, key):
 def markdown_table(rows, ratio_to=None):
     """Format summary rows as a markdown table.
 
-    Columns: accuracy mean ± std, median wall-clock fit time, median CPU time
-    of the fit, optionally the ratio of median fit times, splits that
+    Columns: accuracy mean ± std, median wall-clock fit time, median CPU time of the
+    fit, optionally the ratio of median fit times, the fits that converged (when any
+    record says; "n/a" for a method with nothing to converge), splits that
     succeeded, version. A method that is missing, failed or timed out shows its
     status and reason in the accuracy column.
 
@@ -308,6 +348,10 @@ def markdown_table(rows, ratio_to=None):
     if retrieval:
         header += ["MAP@R", "P@1"]
         align += ["---:", "---:"]
+    converged = any(row.get("n_known") for row in rows)
+    if converged:
+        header.append("converged")
+        align.append("---:")
     header += ["splits", "version"]
     align += ["---:", "---"]
     reference = {
@@ -330,6 +374,9 @@ def markdown_table(rows, ratio_to=None):
         if retrieval:
             cells += [_fmt(row.get("map_at_r_mean"), ".4f"),
                       _fmt(row.get("precision_at_1_mean"), ".4f")]
+        if converged:
+            cells.append(f"{row['n_converged']}/{row['n_known']}"
+                         if row.get("n_known") else "n/a")
         cells += [f"{row['n_ok']}/{row['n_splits']}", row["version"] or "-"]
         lines.append(_markdown_row(cells))
     return "\n".join(lines)

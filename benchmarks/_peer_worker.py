@@ -19,7 +19,14 @@ peer library cannot be imported, ``'failed'`` when fitting or transforming
 raises), ``reason``, ``fit_time`` (s), ``version`` and ``extra`` (a dict; it
 always holds ``params``, the parameters in effect, ``cpu_time``, the process
 CPU seconds of the fit, all threads together, and ``max_rss_mb``, the worker's
-peak resident memory). Anything the libraries print goes to stderr.
+peak resident memory, ``converged`` (True, False or None when the peer
+reports nothing: see :func:`_converged`), ``warnings`` (what the fit warned)
+and ``threads`` (threads per library or BLAS/OpenMP API in the worker)).
+A spec may instead hold ``jobs``, a list of ``{"data", "output"}``, and
+``warmup_data``: the worker then makes one untimed warm-up fit on
+``warmup_data`` and fits every job in this one process, and prints
+``{"status", "reason", "version", "results": [...]}`` (see :func:`run`).
+Anything the libraries print goes to stderr.
 The caller scores the transformed data, so every method is judged by the same
 kNN.
 
@@ -36,10 +43,10 @@ parameter names in the docstring.
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from importlib import metadata
 from itertools import pairwise
@@ -84,7 +91,8 @@ def _fit_transformer(estimator):
 
     def fit(X, y):
         estimator.fit(X, y)
-        extra = {"n_iter": getattr(estimator, "n_iter_", None)}
+        extra = {"n_iter": getattr(estimator, "n_iter_", None),
+                 "max_iter": estimator.get_params().get("max_iter")}
         if hasattr(estimator, "get_mahalanobis_matrix") and X.shape[1] <= 100:
             extra["metric"] = estimator.get_mahalanobis_matrix().tolist()
         return estimator.transform, extra
@@ -282,7 +290,15 @@ def _torch_pml_triplet(params):
 
 
 def run(spec):
-    """Fit and transform as ``spec`` says; return the result dict (no arrays)."""
+    """Fit and transform as ``spec`` says; return the result dict (no arrays).
+
+    A spec with ``jobs`` (a list of ``{"data", "output"}``) fits each job in
+    turn in this one process, after one untimed warm-up fit on
+    ``warmup_data`` when given, and returns ``{"status", "reason",
+    "version", "results": [one result per job]}``. A spec with ``data`` and
+    ``output`` at the top level is a single job, and its result is returned
+    flat.
+    """
     peer = PEERS.get(spec["peer"])
     if peer is None:
         return _result("failed", f"unknown peer {spec['peer']!r} in the worker")
@@ -293,30 +309,89 @@ def run(spec):
         return _result("missing", f"{type(exc).__name__}: {exc}")
     except Exception as exc:  # bad parameters and the like
         return _result("failed", _last_lines(exc))
+    jobs = spec.get("jobs")
+    single = jobs is None
+    if single:
+        jobs = [{"data": spec["data"], "output": spec["output"]}]
+    warmup = spec.get("warmup_data") or (jobs[0]["data"] if spec.get("warmup")
+                                         else None)
+    if warmup:
+        try:
+            with np.load(warmup, allow_pickle=False) as data:
+                fit(data["X_train"], data["y_train"])
+        except Exception as exc:  # the timed fits would fail the same way
+            return _result("failed", _last_lines(exc), version=version)
+    results = [_run_job(fit, job, params, version) for job in jobs]
+    if single:
+        return results[0]
+    return {**_result("ok", "", version=version), "results": results}
+
+
+def _run_job(fit, job, params, version):
+    """Fit on one job's training part, time it, save both embeddings."""
     extra = {"params": params}
     try:
-        with np.load(spec["data"], allow_pickle=False) as data:
+        with np.load(job["data"], allow_pickle=False) as data:
             X_train, y_train = data["X_train"], data["y_train"]
             X_test = data["X_test"]
-        if spec.get("warmup"):
-            fit(X_train, y_train)
-        start, start_cpu = time.perf_counter(), time.process_time()
-        transform, fit_extra = fit(X_train, y_train)
-        fit_time = time.perf_counter() - start
-        extra["cpu_time"] = time.process_time() - start_cpu
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start, start_cpu = time.perf_counter(), time.process_time()
+            transform, fit_extra = fit(X_train, y_train)
+            fit_time = time.perf_counter() - start
+            extra["cpu_time"] = time.process_time() - start_cpu
         train, test = transform(X_train), transform(X_test)
-        np.savez(spec["output"], train=train, test=test)
+        np.savez(job["output"], train=train, test=test)
     except Exception as exc:  # report the peer's own failure, whatever it is
         return _result("failed", _last_lines(exc), version=version)
     extra.update(fit_extra)
+    extra["converged"] = _converged(caught, params, extra)
+    extra["warnings"] = sorted({f"{w.category.__name__}: {w.message}"
+                                for w in caught})[:5]
+    extra["threads"] = _thread_summary()
     extra["max_rss_mb"] = _peak_rss_mb()
     return _result("ok", "", fit_time=fit_time, version=version, extra=extra)
 
 
+def _converged(caught, params, extra):
+    """Whether the fit met its own stopping rule: False on a warning that says
+    it did not converge or when it used all of ``max_iter``; None when the
+    peer reports neither (a fixed budget, or no convergence report)."""
+    for w in caught:
+        text = f"{w.category.__name__} {w.message}".lower()
+        if "convergencewarning" in text or "converge" in text:
+            return False
+    if "converged" in extra:
+        return extra.pop("converged")
+    max_iter = extra.get("max_iter", params.get("max_iter"))
+    n_iter = extra.get("n_iter")
+    if max_iter is not None and n_iter is not None:
+        return bool(n_iter < max_iter)
+    return None
+
+
+def _thread_summary():
+    """``{library or API: threads}`` in use in this process, as far as known."""
+    threads = {}
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            threads[pool["user_api"]] = max(threads.get(pool["user_api"], 0),
+                                            pool["num_threads"])
+    except ImportError:
+        threads["default"] = os.environ.get("OMP_NUM_THREADS") or os.cpu_count()
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        threads["torch"] = torch.get_num_threads()
+    return threads
+
+
 def _peak_rss_mb():
-    """Peak resident memory of this process since its exec, in MiB.
+    """Peak resident memory of this process since its exec, in MiB (VmHWM).
 
     ``ru_maxrss`` is not used: Linux carries it over from the parent at fork.
+    None where ``/proc`` is unavailable.
     """
     try:
         with open("/proc/self/status") as file:
@@ -325,7 +400,7 @@ def _peak_rss_mb():
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return None
 
 
 def _last_lines(exc, n_lines=3):

@@ -180,6 +180,107 @@ def run_peer(
     return result
 
 
+def embed_peer(peer, parts, params=None, timeout=None, warmup=None):
+    """Fit a peer on several training parts in one worker; return embeddings.
+
+    One process for all the parts: it makes one untimed warm-up fit first
+    when ``warmup`` is given (so that imports and first-call costs are not
+    timed, as for skmetric's own estimators), then times each fit alone.
+
+    Parameters
+    ----------
+    peer : str
+        A name from :func:`list_peers`.
+    parts : list of (X_train, y_train, X_test)
+        Scaled training parts with their labels and the matching test parts.
+    params : dict, default=None
+        The peer's keyword arguments.
+    timeout : float, default=None
+        Seconds allowed per part (the worker gets ``len(parts)`` times this,
+        plus the same again for the warm-up).
+    warmup : (X, y) or None, default=None
+        Data of the untimed warm-up fit.
+
+    Returns
+    -------
+    results : list of dict
+        One per part: the keys of :func:`run_peer`'s result without
+        ``accuracy``, plus ``Z_train`` and ``Z_test`` (None unless ``ok``).
+        When the worker itself fails, is missing or times out, every part
+        gets that status.
+    """
+    if peer not in PEERS:
+        raise ValueError(f"Unknown peer {peer!r}; known: {', '.join(PEERS)}.")
+    env = PEERS[peer].env
+    python = env_python(env)
+    if not python.exists():
+        result = _result("missing", f"peer env {env!r} not found at "
+                         f"{python.parent.parent}; run `python -m "
+                         f"benchmarks.setup_peers --envs {env}`")
+        return [dict(result, Z_train=None, Z_test=None) for _ in parts]
+    with tempfile.TemporaryDirectory(prefix="skmetric-peer-") as tmp:
+        tmp = Path(tmp)
+        jobs = []
+        for i, (X_train, y_train, X_test) in enumerate(parts):
+            jobs.append({"data": str(tmp / f"data{i}.npz"),
+                         "output": str(tmp / f"output{i}.npz")})
+            _save_part(jobs[-1]["data"], X_train, y_train, X_test)
+        spec = {"peer": peer, "params": params or {}, "jobs": jobs}
+        if warmup is not None:
+            spec["warmup_data"] = str(tmp / "warmup.npz")
+            _save_part(spec["warmup_data"], warmup[0], warmup[1], warmup[0][:1])
+        (tmp / "spec.json").write_text(json.dumps(spec))
+        n_fits = len(parts) + (warmup is not None)
+        total = None if timeout is None else timeout * n_fits
+        outcome = _call_worker(python, tmp / "spec.json", tmp, total)
+        if outcome["status"] != "ok" or "results" not in outcome:
+            outcome = {k: outcome[k] for k in _result("", "")}
+            return [dict(outcome, Z_train=None, Z_test=None) for _ in parts]
+        results = []
+        for job, result in zip(jobs, outcome["results"]):
+            result = {**_result(result["status"], result["reason"]), **result}
+            result["Z_train"] = result["Z_test"] = None
+            if result["status"] == "ok":
+                with np.load(job["output"], allow_pickle=False) as output:
+                    Z_train, Z_test = output["train"], output["test"]
+                if np.isfinite(Z_train).all() and np.isfinite(Z_test).all():
+                    result["Z_train"], result["Z_test"] = Z_train, Z_test
+                else:
+                    result.update(status="failed",
+                                  reason="non-finite transformed data")
+            results.append(result)
+    return results
+
+
+def _save_part(path, X_train, y_train, X_test):
+    np.savez(
+        path,
+        X_train=np.ascontiguousarray(X_train, dtype=np.float64),
+        y_train=np.asarray(y_train, dtype=np.int64),
+        X_test=np.ascontiguousarray(X_test, dtype=np.float64),
+    )
+
+
+def env_problem(env):
+    """Return why peer env ``env`` cannot run, or None when its check passes."""
+    python = env_python(env)
+    if not python.exists():
+        return f"not found at {python.parent.parent}"
+    check = subprocess.run([str(python), "-c", ENVS[env].check],
+                           capture_output=True, text=True)
+    if check.returncode != 0:
+        tail = (check.stderr.strip().splitlines() or ["?"])[-1]
+        return f"import check failed: {tail}"
+    return None
+
+
+def missing_envs(peers):
+    """Return ``{env: reason}`` for the envs of ``peers`` that do not work."""
+    problems = {env: env_problem(env)
+                for env in sorted({PEERS[peer].env for peer in peers} - {None})}
+    return {env: reason for env, reason in problems.items() if reason}
+
+
 def _call_worker(python, spec_path, cwd, timeout):
     """Run the worker and return its parsed result (without ``accuracy``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}

@@ -12,12 +12,14 @@ kernels are compiled or loaded and BLAS is initialised), then measures:
 The child runs with a fixed glibc mmap threshold and trims the heap before each
 step, so memory freed by one step is not silently reused by the next.
 
-On Linux the kernel's peak counter is reset before each step (``/proc/self/
-clear_refs``), so each step's peak is its own; elsewhere the baseline is
-``ru_maxrss`` after the warm-up, which can only under-state a step whose peak
-stays below an earlier one. The target: every linear estimator's fit peak under
-2 GB at n = 100,000 (no n x n matrix). Deep estimators are shown too (their
-memory should not grow with n beyond the data), with a short training.
+Memory is read from ``/proc/self/status`` (VmHWM, VmRSS; see
+:mod:`benchmarks._memory`), so this needs Linux. The kernel's peak counter is reset
+before each step (``/proc/self/clear_refs``), so each step's peak is its own; where
+that reset is refused the baseline is the peak after the warm-up, which can only
+under-state a step whose peak stays below an earlier one. The target: every linear
+estimator's fit peak under 2 GB at n = 100,000 (no n x n matrix). Deep estimators
+are shown too (their memory should not grow with n beyond the data), with a short
+training.
 
     python -m benchmarks.bench_memory [--quick] [--sizes 1000,10000,100000]
         [--lmnn-max-iter 50]
@@ -28,6 +30,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 TARGET_MB = 2048
 # glibc: a fixed mmap threshold, so that every array above 128 KiB gets its own
@@ -38,10 +41,11 @@ SIZES = (1_000, 10_000, 100_000)
 QUICK_SIZES = (1_000, 5_000)
 
 _CHILD = r"""
-import ctypes, json, os, resource, sys, time, warnings
+import ctypes, json, os, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 from sklearn.datasets import make_classification
+from benchmarks._memory import current_rss_mb, peak_rss_mb
 
 name, n_samples, lmnn_max_iter = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 deep = dict(max_iter=2, random_state=0)
@@ -77,13 +81,7 @@ def reset_peak():
 
 
 def peak_and_current():
-    try:
-        fields = dict(line.split(":", 1) for line in open("/proc/self/status"))
-        return (int(fields["VmHWM"].split()[0]) / 1024,
-                int(fields["VmRSS"].split()[0]) / 1024)
-    except (OSError, KeyError):
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return peak, peak
+    return peak_rss_mb(), current_rss_mb()
 
 
 def measure(step):
@@ -123,6 +121,7 @@ def run_one(name, n_samples, lmnn_max_iter):
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, name, str(n_samples), str(lmnn_max_iter)],
         capture_output=True, text=True, env=dict(os.environ, **_MALLOC_ENV),
+        cwd=Path(__file__).resolve().parent.parent,
     )
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
@@ -162,7 +161,8 @@ def main(argv=None):
                 over.append((name, n_samples, f"{r['fit_mb']:.0f} MB"))
     print()
     print("Peaks are resident memory above the level just before the step"
-          + ("." if exact else " (ru_maxrss: a lower bound, see the docstring)."))
+          + ("." if exact else " (peak counter not reset: a lower bound, see "
+                               "the docstring)."))
     if over:
         print(f"Target missed (linear fit peak under {TARGET_MB} MB): {over}")
     else:

@@ -18,18 +18,12 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks._peers import ENVS, env_python, envs_dir
+from benchmarks._peers import ENVS, env_problem, env_python, envs_dir
 
 
 def env_works(name):
     """Return whether env ``name`` exists and its import check passes."""
-    python = env_python(name)
-    if not python.exists():
-        return False
-    check = subprocess.run(
-        [str(python), "-c", ENVS[name].check], capture_output=True, text=True
-    )
-    return check.returncode == 0
+    return env_problem(name) is None
 
 
 def create_env(name, force=False):
