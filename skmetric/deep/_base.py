@@ -190,11 +190,11 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         train, validation = self._split(data, rng, use=self.early_stopping is not
                                         False and not partial)
 
-        params = self._initial_parameters(train.X, rng, continuing)
         printer = self._printer(validation is not None)
         printer.start(self._start_message(data, train, validation))
         max_iter = 1 if partial else self.max_iter
         with threadpool_limits(limits=_TRAINING_BLAS_THREADS, user_api="blas"):
+            params = self._initial_parameters(train.X, rng, continuing)
             history = self._run_epochs(params, train, validation, max_iter, rng,
                                        printer)
 
