@@ -177,6 +177,26 @@ def test_deep_validation_score_is_blockwise(Estimator, monkeypatch):
         assert_allclose(blocks, whole, rtol=1e-12)
 
 
+@BOTH
+@pytest.mark.parametrize("validation", ["classes", "samples"])
+def test_deep_validation_embeds_at_most_a_block_at_once(Estimator, validation,
+                                                        monkeypatch):
+    # Memory of the validation score is O(block * width), not O(n * hidden).
+    X, y = _digits()
+    sizes = []
+    forward = deep_base.forward
+
+    def spy(X_block, *args, **kwargs):
+        sizes.append(X_block.shape[0])
+        return forward(X_block, *args, **kwargs)
+
+    monkeypatch.setattr(deep_base, "forward", spy)
+    monkeypatch.setattr(deep_base, "_EMBED_ROWS", 37)
+    model = _quiet_fit(Estimator(random_state=0, validation=validation, **FAST), X, y)
+    assert len(model.validation_scores_) == model.n_iter_ + 1
+    assert sizes and max(sizes) <= 37
+
+
 # ---- the skip path ----------------------------------------------------------------
 
 @pytest.mark.parametrize("n_components", [3, 10, 14])
