@@ -235,7 +235,7 @@ def _torch_pml_triplet(params):
     size), ``max_epochs``, ``batch_size`` and ``m_per_class`` (batches drawn by
     its ``MPerClassSampler``: ``m_per_class`` rows of each class, as skmetric's
     PK batches with ``n_samples_per_class``; one epoch is as many rows as the
-    training set), ``learning_rate`` and ``weight_decay`` (Adam; torch's
+    training set, at least one batch, cut to whole batches), ``learning_rate`` and ``weight_decay`` (Adam; torch's
     ``weight_decay`` adds ``weight_decay * w`` to every gradient, biases
     included), ``margin``, ``miner`` (``'semihard'``, ``'hard'``, ``'easy'``,
     ``'all'`` for ``TripletMarginMiner``, or None for all triplets in the batch),
@@ -302,7 +302,7 @@ def _torch_pml_triplet(params):
         y_t = torch.as_tensor(y, dtype=torch.int64)
         sampler = samplers.MPerClassSampler(
             y, params["m_per_class"], batch_size=params["batch_size"],
-            length_before_new_iter=len(X),
+            length_before_new_iter=max(len(X), params["batch_size"]),
         )
         epoch_times, loss_curve = [], []
         for _ in range(params["max_epochs"]):
