@@ -10,11 +10,7 @@ import pytest
 
 DOCTEST_FILTER = "error::sklearn.exceptions.ConvergenceWarning"
 
-_DEEP_DEFAULTS = "deep defaults stop at max_iter (fixed in the deep branch)"
-KNOWN_DOCTEST_FAILURES = {
-    "skmetric.deep._siamese.DeepSiamese": _DEEP_DEFAULTS,
-    "skmetric.deep._triplet.DeepTriplet": _DEEP_DEFAULTS,
-}
+KNOWN_DOCTEST_FAILURES = {}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -204,13 +204,35 @@ TRIPLET_DEFAULTS = {
     "n_components": 32,
     "max_epochs": 50,
     "batch_size": 128,
+    "m_per_class": 8,
     "learning_rate": 1e-3,
+    "weight_decay": 0.0,
     "margin": 0.2,
     "miner": "semihard",
     "normalize": True,
+    "skip": "pca",
     "random_state": 0,
-    "n_threads": None,
+    "n_threads": 1,
 }
+
+
+def _pca_skip(X, n_components):
+    """Skip-path weights and output bias that project X on its principal axes.
+
+    As skmetric's deep estimators start (``skip='pca'``): the centred rows are
+    projected on the ``n_components`` leading principal directions (zero columns
+    past the rank), scaled so that the projected rows have an RMS norm of 1.
+    Returns ``(weight of shape (n_components, n_features), bias)``.
+    """
+    mean = X.mean(axis=0)
+    centred = X - mean
+    values, vectors = np.linalg.eigh(centred.T @ centred / X.shape[0])
+    order = np.argsort(values)[::-1][:n_components]
+    values, vectors = np.maximum(values[order], 0.0), vectors[:, order]
+    skip = np.zeros((X.shape[1], n_components))
+    if values.sum() > 0.0:
+        skip[:, : vectors.shape[1]] = vectors / np.sqrt(values.sum())
+    return skip.T, -(mean @ skip)
 
 
 @register("torch_pml.triplet", env="torch", defaults=TRIPLET_DEFAULTS)
@@ -218,45 +240,82 @@ def _torch_pml_triplet(params):
     """A ReLU MLP trained with pytorch-metric-learning's ``TripletMarginLoss``.
 
     Accepts ``hidden_layer_sizes`` (list of int), ``n_components`` (embedding
-    size), ``max_epochs``, ``batch_size``, ``learning_rate`` (Adam),
-    ``margin``, ``miner`` (``'semihard'``, ``'hard'``, ``'easy'``, ``'all'``
-    for ``TripletMarginMiner``, or None for all triplets in the batch),
+    size), ``max_epochs``, ``batch_size`` and ``m_per_class`` (batches drawn by
+    its ``MPerClassSampler``: ``m_per_class`` rows of each class, as skmetric's
+    PK batches with ``n_samples_per_class``; one epoch is as many rows as the
+    training set, at least one batch, cut to whole batches), ``learning_rate`` and ``weight_decay`` (Adam; torch's
+    ``weight_decay`` adds ``weight_decay * w`` to every gradient, biases
+    included), ``margin``, ``miner`` (``'semihard'``, ``'hard'``, ``'easy'``,
+    ``'all'`` for ``TripletMarginMiner``, or None for all triplets in the batch),
     ``normalize`` (L2-normalise the embeddings, as the loss's distance does),
-    ``random_state``, ``n_threads`` (``torch.set_num_threads``; None keeps
-    torch's default). ``extra`` holds ``time_per_epoch`` (s) and
-    ``loss_curve`` (mean loss per epoch).
+    ``skip`` (``'pca'``: a linear skip path from the input to the output
+    started at the PCA projection with the last layer at zero, as skmetric's
+    ``skip='pca'``; None: the plain MLP), ``random_state``, ``n_threads``
+    (``torch.set_num_threads``; None keeps torch's default). ``extra`` holds
+    ``time_per_epoch`` (s), ``loss_curve`` (mean loss per epoch) and
+    ``torch_threads``.
     """
     unknown = sorted(set(params) - set(TRIPLET_DEFAULTS))
     if unknown:
         raise TypeError(f"torch_pml.triplet got unexpected parameters {unknown}")
     import torch
-    from pytorch_metric_learning import losses, miners
+    from pytorch_metric_learning import losses, miners, samplers
 
     if params["n_threads"] is not None:
         torch.set_num_threads(params["n_threads"])
 
-    def fit(X, y):
-        torch.manual_seed(params["random_state"])
+    class SkipNet(torch.nn.Module):
+        """``mlp(x) + x @ skip``: the MLP with a linear skip path."""
+
+        def __init__(self, mlp, skip):
+            super().__init__()
+            self.mlp, self.skip = mlp, skip
+
+        def forward(self, x):
+            return self.mlp(x) + self.skip(x)
+
+    def build_model(X):
         sizes = [X.shape[1], *params["hidden_layer_sizes"]]
         layers = []
         for n_in, n_out in pairwise(sizes):
             layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
-        layers.append(torch.nn.Linear(sizes[-1], params["n_components"]))
+        last = torch.nn.Linear(sizes[-1], params["n_components"])
+        layers.append(last)
         model = torch.nn.Sequential(*layers)
+        if params["skip"] != "pca":
+            return model
+        weight, bias = _pca_skip(X, params["n_components"])
+        skip = torch.nn.Linear(X.shape[1], params["n_components"], bias=False)
+        with torch.no_grad():
+            skip.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            last.weight.zero_()
+            last.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        return SkipNet(model, skip)
+
+    def fit(X, y):
+        torch.manual_seed(params["random_state"])
+        model = build_model(X)
         loss_func = losses.TripletMarginLoss(margin=params["margin"])
         miner = None
         if params["miner"] is not None:
             miner = miners.TripletMarginMiner(
                 margin=params["margin"], type_of_triplets=params["miner"]
             )
-        optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"])
+        optimizer = torch.optim.Adam(
+            model.parameters(),
+            lr=params["learning_rate"],
+            weight_decay=params["weight_decay"],
+        )
         X_t = torch.as_tensor(X, dtype=torch.float32)
         y_t = torch.as_tensor(y, dtype=torch.int64)
-        generator = torch.Generator().manual_seed(params["random_state"])
+        sampler = samplers.MPerClassSampler(
+            y, params["m_per_class"], batch_size=params["batch_size"],
+            length_before_new_iter=max(len(X), params["batch_size"]),
+        )
         epoch_times, loss_curve = [], []
         for _ in range(params["max_epochs"]):
             start = time.perf_counter()
-            order = torch.randperm(len(X_t), generator=generator)
+            order = torch.as_tensor(list(iter(sampler)), dtype=torch.int64)
             total = 0.0
             for batch in order.split(params["batch_size"]):
                 embeddings = model(X_t[batch])
@@ -266,7 +325,7 @@ def _torch_pml_triplet(params):
                 loss.backward()
                 optimizer.step()
                 total += float(loss) * len(batch)
-            loss_curve.append(total / len(X_t))
+            loss_curve.append(total / len(order))
             epoch_times.append(time.perf_counter() - start)
         model.eval()
 

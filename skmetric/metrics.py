@@ -76,10 +76,31 @@ def _ranked_matches(X, y, X_ref, y_ref, leave_one_out, depth):
         if leave_one_out:
             rows = np.arange(stop - start)
             dists[rows, rows + start] = np.inf
-        order = np.argsort(dists, axis=1, kind="stable")
         keep = min(depth, X_ref.shape[0] - int(leave_one_out))
-        labels = y_ref[order[:, :keep]]
+        labels = y_ref[_nearest(dists, keep)]
         yield start, stop, labels == y[start:stop, None], labels
+
+
+def _nearest(dists, keep):
+    """Column indices of the ``keep`` smallest entries of each row, in order.
+
+    The same as ``np.argsort(dists, axis=1, kind="stable")[:, :keep]`` (ties by
+    column order), at the cost of a partial sort: the rows whose ``keep``-th
+    smallest value is tied with a value left out fall back to the full sort.
+    """
+    n_cols = dists.shape[1]
+    if keep >= n_cols or 4 * keep > n_cols:
+        return np.argsort(dists, axis=1, kind="stable")[:, :keep]
+    part = np.argpartition(dists, keep - 1, axis=1)[:, :keep]
+    part.sort(axis=1)  # column order first, so that the stable sort breaks ties
+    values = np.take_along_axis(dists, part, axis=1)
+    order = np.take_along_axis(part, np.argsort(values, axis=1, kind="stable"),
+                               axis=1)
+    kth = values.max(axis=1)
+    tied = np.count_nonzero(dists <= kth[:, None], axis=1) > keep
+    if np.any(tied):
+        order[tied] = np.argsort(dists[tied], axis=1, kind="stable")[:, :keep]
+    return order
 
 
 def _class_counts(y, y_ref, leave_one_out):
@@ -110,6 +131,36 @@ def _retrieval_scores(X, y, X_ref, y_ref, statistic):
     for start, stop, matches, _ in _ranked_matches(X, y, X_ref, y_ref, loo, depth):
         values[start:stop] = statistic(matches, R[start:stop])
     return values, R
+
+
+def _map_at_r_among(X, y, X_other, y_other):
+    """MAP@R of the rows of X, leave-one-out, in a gallery of X and X_other.
+
+    Each row of X is a query that ranks every other row of X and every row of
+    ``X_other``; R counts the other rows of its class in both. With ``X_other``
+    the rows of classes the queries do not have, this scores how well unseen
+    classes stay apart from each other and from the seen ones (the early
+    stopping of :mod:`skmetric.deep` on held-out classes).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_queries, n_components), float64
+    y : ndarray of shape (n_queries,)
+    X_other : ndarray of shape (n_other, n_components), float64
+    y_other : ndarray of shape (n_other,)
+
+    Returns
+    -------
+    score : float
+    """
+    X_ref = np.ascontiguousarray(np.vstack((X, X_other)), dtype=np.float64)
+    y_ref = np.concatenate((y, y_other))
+    R = _class_counts(y, y_ref, True)
+    depth = max(1, int(R.max()))
+    values = np.zeros(X.shape[0])
+    for start, stop, matches, _ in _ranked_matches(X, y, X_ref, y_ref, True, depth):
+        values[start:stop] = _map_at_r_rows(matches, R[start:stop])
+    return _mean_over_scorable(values, R, "map_at_r")
 
 
 def _map_at_r_rows(matches, R):

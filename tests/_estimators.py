@@ -88,15 +88,9 @@ if DeepSiamese is not None:
 
 # Known failures, by test id: each runs as a strict xfail (so a fix shows up as an
 # XPASS failure) until the estimator's owner fixes it and removes the entry.
-_DEEP_TINY = (
-    "inputs of magnitude 1e-150 collapse the embedding to one point (an "
-    "EmbeddingCollapseWarning is emitted): the network does not rescale its input"
-)
-KNOWN_FAILURES = {
-    f"test_extreme_magnitudes_give_finite_results[1e-150-{name}]": _DEEP_TINY
-    for name in ("DeepSiamese", "DeepTriplet", "DeepSiamesePairs",
-                 "DeepTripletTriplets")
-}
+# (Inputs of magnitude 1e-150 no longer collapse the deep embeddings: their PCA
+# skip path starts at unit scale whatever the scale of X.)
+KNOWN_FAILURES = {}
 
 
 @pytest.fixture(autouse=True)

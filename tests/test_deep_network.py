@@ -24,7 +24,7 @@ from ._toys import informative_axis_data
 
 BOTH = pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
 FAST = dict(hidden_layer_sizes=(16,), n_components=8, batch_size=32,
-            n_samples_per_class=4, max_iter=5)
+            n_samples_per_class=4, max_iter=5, early_stopping=False)
 
 
 def _digits(n=300):
@@ -72,7 +72,7 @@ def test_deep_normalisation_backward_is_tangent():
     coefs, intercepts = init_parameters([3, 4], rng)
     _, cache = forward(X, coefs, intercepts, "relu", True)
     raw = cache[0][-1]
-    coef_grads, intercept_grads = backward(raw.copy(), cache, coefs, "relu")
+    coef_grads, intercept_grads, _ = backward(raw.copy(), cache, coefs, "relu")
     assert_allclose(intercept_grads[0], 0.0, atol=1e-12)
     assert_allclose(coef_grads[0], 0.0, atol=1e-12)
 
@@ -179,8 +179,8 @@ def test_deep_pipeline_grid_search(Estimator):
                   **{**FAST, "max_iter": 20, "learning_rate_init": 0.01}),
         KNeighborsClassifier(3),
     )
-    key = f"{Estimator.__name__.lower()}__margin"
-    grid = GridSearchCV(pipe, {key: [0.2, 0.8]}, cv=2)
+    key = f"{Estimator.__name__.lower()}__skip"
+    grid = GridSearchCV(pipe, {key: [None, "pca"]}, cv=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         grid.fit(X, y)
@@ -242,10 +242,11 @@ def test_deep_warm_start_and_partial_fit_continue_training(Estimator):
 @BOTH
 def test_deep_early_stopping_keeps_the_best_epoch(Estimator):
     X, y = _digits()
-    model = _quiet_fit(Estimator(random_state=0, early_stopping=True,
-                                 n_iter_no_change=3, **{**FAST, "max_iter": 12}), X, y)
+    model = _quiet_fit(Estimator(random_state=0, n_iter_no_change=3,
+                                 **{**FAST, "max_iter": 12, "early_stopping": True}),
+                       X, y)
     scores = model.validation_scores_
-    assert len(scores) == model.n_iter_
+    assert len(scores) == model.n_iter_ + 1  # the starting network, then each epoch
     assert model.best_validation_score_ == max(scores)
     assert 0.0 < max(scores) <= 1.0
 
@@ -254,7 +255,8 @@ def test_deep_early_stopping_keeps_the_best_epoch(Estimator):
 def test_deep_verbose_output(Estimator, capsys):
     X, y = _digits(120)
     name = Estimator.__name__
-    _quiet_fit(Estimator(random_state=0, verbose=2, early_stopping=True, **FAST), X, y)
+    _quiet_fit(Estimator(random_state=0, verbose=2,
+                         **{**FAST, "early_stopping": True}), X, y)
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith(f"[{name}] Training a 64-16-8 relu network on 120 "
                                "samples")
@@ -279,10 +281,11 @@ def test_deep_warns_when_not_converged(Estimator):
 @BOTH
 def test_deep_warns_when_the_embedding_collapses(Estimator):
     # A huge L2 penalty drives every weight to zero: all rows embed to the same
-    # normalised bias.
+    # normalised bias. (The skip path is not penalised, so it is left out.)
     X, y = _digits(120)
     with pytest.warns(EmbeddingCollapseWarning, match="the embedding has collapsed"):
         _quiet_fit(Estimator(random_state=0, alpha=1e3, learning_rate_init=0.05,
+                             skip=None,
                              **{**FAST, "max_iter": 30}), X, y)
 
 
@@ -293,3 +296,42 @@ def test_deep_warns_about_unscaled_features(Estimator):
     X[:, 5] *= 1e5
     with pytest.warns(UserWarning, match="standardise X"):
         _quiet_fit(Estimator(random_state=0, **FAST), X, y)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
+def test_deep_skip_path_gradient_matches_finite_differences(Estimator, activation,
+                                                            normalize):
+    # Every weight, bias and skip entry of a network with a skip path.
+    from skmetric.deep._network import network_loss_grad
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(24, 5))
+    labels = np.repeat(np.arange(4), 6).astype(np.int64)
+    coefs, intercepts = init_parameters([5, 7, 3], rng)
+    skip = rng.normal(size=(5, 3))
+    model = Estimator(margin=0.5, normalize=normalize)
+    embedding_loss = model._labelled_loss(labels, rng)
+    params = coefs + intercepts + [skip]
+
+    def value_grad(theta):
+        c0, c1, b0, b1, s = unpack(theta, params)
+        loss, coef_grads, intercept_grads, skip_grad, _, _ = network_loss_grad(
+            X, [c0, c1], [b0, b1], embedding_loss, activation, normalize, 0.01, s)
+        return loss, pack(coef_grads + intercept_grads + [skip_grad])
+
+    flat = pack(params)
+    loss, analytic = value_grad(flat)
+    assert loss > 0.0
+    h = 1e-6
+    numeric = np.array([
+        (value_grad(flat + h * e)[0] - value_grad(flat - h * e)[0]) / (2 * h)
+        for e in np.eye(flat.shape[0])
+    ])
+    assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+    assert np.abs(analytic[-skip.size:]).max() > 1e-3  # the skip path does learn
+    # The skip path adds X @ skip to the output, before the normalisation.
+    plain, _ = forward(X, coefs, intercepts, activation, False)
+    with_skip, _ = forward(X, coefs, intercepts, activation, False, skip)
+    assert_allclose(with_skip, plain + X @ skip, rtol=1e-12)

@@ -58,7 +58,7 @@ def test_deep_siamese_pairs_early_stopping_scores_held_out_pairs():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(pairs, labels)
-    assert len(model.validation_scores_) == model.n_iter_
+    assert len(model.validation_scores_) == model.n_iter_ + 1
     assert 0.5 < model.best_validation_score_ <= 1.0  # ROC AUC
 
 

@@ -66,7 +66,7 @@ def test_deep_triplets_early_stopping_on_held_out_triplets():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(triplets)
-    assert len(model.validation_scores_) == model.n_iter_
+    assert len(model.validation_scores_) == model.n_iter_ + 1
     assert model.best_validation_score_ == max(model.validation_scores_) > 0.6
 
 

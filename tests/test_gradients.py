@@ -134,7 +134,7 @@ def _check_network_gradient(X, coefs, intercepts, embedding_loss, activation,
                             normalize, alpha=0.01, h=1e-6):
     params = coefs + intercepts
     n_coefs = len(coefs)
-    loss, coef_grads, intercept_grads, _, _ = network_loss_grad(
+    loss, coef_grads, intercept_grads, _, _, _ = network_loss_grad(
         X, coefs, intercepts, embedding_loss, activation, normalize, alpha)
     assert loss > 0.0
     analytic = pack(coef_grads + intercept_grads)

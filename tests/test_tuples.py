@@ -348,9 +348,9 @@ def test_deep_pairs_early_stopping_holds_out_both_kinds(monkeypatch):
     model = DeepSiamesePairs(**{**DEEP_FAST, "max_iter": 4}, early_stopping=True,
                              preprocessor=X)
     model.fit(pairs, labels)
-    # Every epoch scores the same held-out pairs: 1 similar (at least one of
-    # each kind) and floor(0.1 * 37) = 3 dissimilar.
-    assert len(held_out) == model.n_iter_ == 4
+    # The starting network and every epoch score the same held-out pairs: 1
+    # similar (at least one of each kind) and floor(0.1 * 37) = 3 dissimilar.
+    assert len(held_out) == model.n_iter_ + 1 == 5
     for kinds in held_out:
         assert_array_equal(np.bincount(kinds), [3, 1])
 

@@ -28,14 +28,22 @@ from .._validation import (
     check_X_y_classes,
     class_members,
 )
-from ..metrics import map_at_r
+from ..metrics import _map_at_r_among, map_at_r
 from ._batches import (
     class_batches,
     constraint_batches,
     split_classes,
     split_constraints,
+    split_held_out_classes,
 )
-from ._network import ACTIVATIONS, forward, init_parameters, network_loss_grad
+from ._docs import SHARED_DOCS, fill_docstring  # noqa: F401 (used by subclasses)
+from ._network import (
+    ACTIVATIONS,
+    forward,
+    init_parameters,
+    init_skip,
+    network_loss_grad,
+)
 from ._optim import make_optimizer
 
 # Spread of the embedding (RMS distance to its mean) below this fraction of its RMS
@@ -46,8 +54,13 @@ _COLLAPSE_ROWS = 1000
 # Ratio of the largest to the median feature standard deviation that gets a warning,
 # and the same ratio between the median standard deviation and 1.
 _SCALE_RATIO = 1e3
-# Rows embedded at once by transform.
+# Rows embedded at once by transform and by the validation score.
 _EMBED_ROWS = 4096
+# validation='auto' holds out whole classes from this many classes on (2 held out,
+# 2 or more to train on). Measured on unseen classes (benchmarks/bench_deep.py
+# --open-set), selecting the epoch on held-out classes beats held-out rows of the
+# training classes even with 5 training classes.
+_MIN_CLASSES_FOR_CLASS_VALIDATION = 4
 # BLAS threads during training. The products of a batch are small (a few hundred
 # rows), where OpenBLAS's threads cost more than they give: one usps epoch (batch
 # 128, a 256-128-32 network) took 0.10 s with one thread and 0.80 s with two on the
@@ -73,8 +86,10 @@ SHARED_PARAMETER_CONSTRAINTS = {
     "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-    "early_stopping": ["boolean"],
+    "early_stopping": [StrOptions({"auto"}), "boolean"],
+    "validation": [StrOptions({"auto", "classes", "samples"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "skip": [StrOptions({"pca", "whitened_pca"}), None],
     "warm_start": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
@@ -163,7 +178,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         data = self._validate_training_data(X, y, constraints, reset=not (partial
                                                                          and fitted))
         continuing = fitted and (partial or self.warm_start) and (
-            self.coefs_[0].shape[0] == data.X.shape[1]
+            self._same_architecture(data.X.shape[1], partial)
         )
         self._check_own_params()
         self._check_batching(data)
@@ -172,19 +187,18 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             rng = self._rng
         else:
             rng = check_random_state(self.random_state)
-        train, validation = self._split(data, rng, use=self.early_stopping and
-                                        not partial)
+        train, validation = self._split(data, rng, use=self.early_stopping is not
+                                        False and not partial)
 
-        params = self._initial_parameters(data.X.shape[1], rng, continuing)
         printer = self._printer(validation is not None)
         printer.start(self._start_message(data, train, validation))
         max_iter = 1 if partial else self.max_iter
         with threadpool_limits(limits=_TRAINING_BLAS_THREADS, user_api="blas"):
+            params = self._initial_parameters(train.X, rng, continuing)
             history = self._run_epochs(params, train, validation, max_iter, rng,
                                        printer)
 
-        n_coefs = len(params) // 2
-        self.coefs_, self.intercepts_ = params[:n_coefs], params[n_coefs:]
+        self.coefs_, self.intercepts_, self.skip_ = self._unpack(params)
         previous = self.loss_curve_ if continuing else []
         self.loss_curve_ = previous + history["losses"]
         self.n_iter_ = (self.n_iter_ if continuing else 0) + history["n_epochs"]
@@ -199,7 +213,14 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         )
         self._warn_if_collapsed(train)
         if not partial and not history["converged"]:
-            warn_not_converged(self, self.max_iter, "(epochs)")
+            criterion = ("validation score" if validation is not None
+                         else "training loss")
+            warn_not_converged(
+                self, self.max_iter,
+                f"(epochs): the {criterion} still improved by more than "
+                f"tol={self.tol} within the last n_iter_no_change="
+                f"{self.n_iter_no_change} epochs.",
+            )
         return self
 
     # ---- fit, step by step ------------------------------------------------------
@@ -216,6 +237,43 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     def _layer_sizes(self, n_features):
         hidden = np.atleast_1d(np.asarray(self.hidden_layer_sizes, dtype=np.int64))
         return [n_features, *hidden.tolist(), self.n_components]
+
+    def _same_architecture(self, n_features, partial):
+        """Whether the fitted network has the layers and skip path asked for.
+
+        ``partial_fit`` cannot change the architecture (ValueError); a warm-started
+        ``fit`` starts a new network with a warning.
+        """
+        fitted = [c.shape[0] for c in self.coefs_] + [self.coefs_[-1].shape[1]]
+        fitted_skip = getattr(self, "skip_", None) is not None
+        wanted = self._layer_sizes(n_features)
+        if fitted == wanted and fitted_skip == (self.skip is not None):
+            return True
+        described = (
+            f"the fitted network is {'-'.join(map(str, fitted))}"
+            f"{' with' if fitted_skip else ' without'} a skip path, the parameters "
+            f"ask for {'-'.join(map(str, wanted))}"
+            f"{' with' if self.skip is not None else ' without'} one"
+        )
+        if partial:
+            raise ValueError(
+                f"partial_fit cannot change the architecture: {described}. Call fit "
+                "to train a new network."
+            )
+        if n_features == fitted[0]:
+            warnings.warn(
+                f"{type(self).__name__}: warm_start=True but {described}; "
+                "training a new network.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return False
+
+    def _unpack(self, params):
+        """``(coefs, intercepts, skip or None)`` of the flat parameter list."""
+        n_layers = (len(params) - (self.skip is not None)) // 2
+        skip = params[2 * n_layers] if len(params) > 2 * n_layers else None
+        return params[:n_layers], params[n_layers:2 * n_layers], skip
 
     def _validate_training_data(self, X, y, constraints, reset):
         given = constraints is not None and constraints[0] is not None
@@ -238,13 +296,16 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         if not use:
             return data, None
         if data.labels is not None:
-            train, validation = split_classes(data.labels, self.validation_fraction,
-                                              rng)
+            train, validation = self._split_labelled(data.labels, rng)
+            if validation is None:
+                return data, None
         else:
             _check_kinds_to_hold_out(data.extra)
             train, validation = split_constraints(
                 data.constraints.shape[0], self.validation_fraction, rng, data.extra
             )
+        if validation.shape[0] == 0 and self.early_stopping == "auto":
+            return data, None  # too little data to hold any out: the training loss
         if validation.shape[0] == 0:
             what = ("no point (every class keeps at least 2 training points)"
                     if data.labels is not None else f"none of the "
@@ -255,14 +316,48 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             )
         return data.subset(train), data.subset(validation)
 
-    def _initial_parameters(self, n_features, rng, continuing):
+    def _validation_mode(self, labels):
+        """'classes' or 'samples': how labelled rows are held out."""
+        if self.validation != "auto":
+            return self.validation
+        n_classes = int(labels.max()) + 1
+        return ("classes" if n_classes >= _MIN_CLASSES_FOR_CLASS_VALIDATION
+                else "samples")
+
+    def _split_labelled(self, labels, rng):
+        """Held-out rows of labelled data: ``(train, validation or None)``."""
+        if self._validation_mode(labels) == "samples":
+            return split_classes(labels, self.validation_fraction, rng)
+        n_classes = int(labels.max()) + 1
+        held = split_held_out_classes(labels, self.validation_fraction, rng)
+        if held is None:
+            if self.early_stopping == "auto":
+                return None, None
+            raise ValueError(
+                f"validation='classes' holds out at least 2 whole classes and trains "
+                f"on at least 2; y has {n_classes} classes. Use validation='samples' "
+                "or set early_stopping=False."
+            )
+        return held
+
+    def _initial_parameters(self, X, rng, continuing):
         if continuing:
             params = [p.copy() for p in self.coefs_ + self.intercepts_]
+            if self.skip_ is not None:
+                params.append(self.skip_.copy())
             if getattr(self, "_optimizer_key", None) == self._optimizer_spec():
                 return params
         else:
-            coefs, intercepts = init_parameters(self._layer_sizes(n_features), rng)
+            coefs, intercepts = init_parameters(self._layer_sizes(X.shape[1]), rng)
             params = coefs + intercepts
+            if self.skip is not None:
+                # Start as the PCA projection of the training rows: the MLP's
+                # output layer starts at zero and learns what the projection misses.
+                skip, bias = init_skip(X, self.n_components,
+                                       whiten=self.skip == "whitened_pca")
+                coefs[-1][:] = 0.0
+                intercepts[-1][:] = bias
+                params.append(skip)
         self._optimizer = make_optimizer(self.solver, params, self.learning_rate_init,
                                          self.momentum)
         self._optimizer_key = self._optimizer_spec()
@@ -294,21 +389,28 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
     # ---- the training loop ------------------------------------------------------
 
     def _run_epochs(self, params, train, validation, max_iter, rng, printer):
-        n_coefs = len(params) // 2
         losses, scores = [], []
         best_loss, best_score, best_params = np.inf, -np.inf, None
+        if validation is not None:
+            # The starting network is a candidate too: if no epoch scores better
+            # on the held-out data, the fit falls back to it (with skip='pca',
+            # the PCA projection) rather than to a network that overfit.
+            best_score = self._validation_score(params, train, validation)
+            best_params = [p.copy() for p in params]
+            scores.append(best_score)
         n_stale = 0
         converged = False
         n_epochs = 0
-        members = class_members(train.labels) if train.labels is not None else None
+        members = None
+        if train.labels is not None:  # held-out classes leave empty members
+            members = [m for m in class_members(train.labels) if m.shape[0]]
         for epoch in range(max_iter):
-            loss, n_active, n_terms = self._run_epoch(params, n_coefs, train, members,
-                                                      rng)
+            loss, n_active, n_terms = self._run_epoch(params, train, members, rng)
             n_epochs += 1
             losses.append(loss)
             row = [epoch + 1, loss, n_active / max(n_terms, 1)]
             if validation is not None:
-                score = self._validation_score(params, n_coefs, train, validation)
+                score = self._validation_score(params, train, validation)
                 scores.append(score)
                 row.append(score)
                 improved = score > best_score + self.tol
@@ -328,7 +430,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return {"losses": losses, "scores": scores, "best_score": best_score,
                 "n_epochs": n_epochs, "converged": converged}
 
-    def _run_epoch(self, params, n_coefs, train, members, rng):
+    def _run_epoch(self, params, train, members, rng):
         if train.labels is not None:
             batches = class_batches(members, self.batch_size, self.n_samples_per_class,
                                     rng)
@@ -347,22 +449,37 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 extra = None if train.extra is None else train.extra[batch]
                 local = local.reshape(-1, train.constraints.shape[1])
                 embedding_loss = self._constraint_loss(local.astype(np.int64), extra)
-            loss, coef_grads, intercept_grads, n_active, n_terms = network_loss_grad(
-                X_batch, params[:n_coefs], params[n_coefs:], embedding_loss,
-                self.activation, self.normalize, self.alpha,
+            coefs, intercepts, skip = self._unpack(params)
+            loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms = (
+                network_loss_grad(X_batch, coefs, intercepts, embedding_loss,
+                                  self.activation, self.normalize, self.alpha, skip)
             )
-            self._optimizer.update(params, coef_grads + intercept_grads)
+            grads = coef_grads + intercept_grads
+            if skip_grad is not None:
+                grads.append(skip_grad)
+            self._optimizer.update(params, grads)
             total_loss += loss
             total_active += n_active
             total_terms += n_terms
         return total_loss / len(batches), total_active, total_terms
 
-    def _validation_score(self, params, n_coefs, train, validation):
+    def _validation_score(self, params, train, validation):
+        """MAP@R of held-out rows, or the subclass's score of held-out constraints.
+
+        Rows of held-out classes are scored leave-one-out in a gallery of every
+        row, held out or not (retrieval of classes never trained on, among the
+        ones trained on); held-out rows of the training classes retrieve among
+        the training rows. Rows are embedded block by block and ranked with
+        a partial sort, so memory stays O(block * width).
+        """
         def embed(X):
-            return forward(X, params[:n_coefs], params[n_coefs:], self.activation,
-                           self.normalize)[0]
+            return _embed_blocks(X, *self._unpack(params), self.activation,
+                                 self.normalize)
 
         if validation.labels is not None:
+            if not np.any(np.isin(validation.labels, train.labels)):
+                return _map_at_r_among(embed(validation.X), validation.labels,
+                                      embed(train.X), train.labels)
             return map_at_r(embed(validation.X), validation.labels,
                             X_ref=embed(train.X), y_ref=train.labels)
         rows, local = np.unique(validation.constraints, return_inverse=True)
@@ -393,12 +510,18 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         Blocks of ``_EMBED_ROWS`` rows bound the memory of the hidden activations,
         whatever the number of rows.
         """
-        blocks = [
-            forward(X[start:start + _EMBED_ROWS], self.coefs_, self.intercepts_,
-                    self.activation, self.normalize)[0]
-            for start in range(0, X.shape[0], _EMBED_ROWS)
-        ]
-        return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
+        return _embed_blocks(X, self.coefs_, self.intercepts_, self.skip_,
+                             self.activation, self.normalize)
+
+
+def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):
+    """The network's embedding of X, ``_EMBED_ROWS`` rows at a time."""
+    blocks = [
+        forward(X[start:start + _EMBED_ROWS], coefs, intercepts, activation,
+                normalize, skip)[0]
+        for start in range(0, X.shape[0], _EMBED_ROWS)
+    ]
+    return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
 
 
 def _check_kinds_to_hold_out(kinds):
@@ -449,89 +572,3 @@ def _warn_if_badly_scaled(estimator, X):
             UserWarning,
             stacklevel=4,
         )
-
-
-# Docstring prose shared by both estimators, spliced in where a class docstring
-# says %(network_parameters)s, %(training_parameters)s or %(attributes)s.
-SHARED_DOCS = {
-    "network_parameters": """\
-    hidden_layer_sizes : array-like of int, default=(256,)
-        Widths of the hidden layers; ``()`` gives a linear embedding (followed by
-        the normalisation if ``normalize``).
-    activation : {'relu', 'tanh', 'leaky_relu', 'identity'}, default='relu'
-        Activation of the hidden layers; the output layer is linear.
-    normalize : bool, default=True
-        Divide every embedding by its Euclidean norm, so that the embeddings lie
-        on the unit sphere and distances are in [0, 2]. The default margins are
-        set for this case.""",
-    "training_parameters": """\
-    solver : {'adam', 'sgd'}, default='adam'
-        Adam, or stochastic gradient descent with Nesterov momentum.
-    learning_rate_init : float, default=1e-3
-        Step size of the optimiser.
-    momentum : float, default=0.9
-        Momentum of 'sgd'; unused by 'adam'.
-    alpha : float, default=1e-2
-        Strength of the L2 penalty ``alpha/2 * sum |W|^2`` on the weights (not on
-        the biases), added to the mean loss of each batch.
-    batch_size : int, default=256
-        Rows per batch with class labels (made of groups of
-        ``n_samples_per_class`` rows of one class); constraints per batch with
-        explicit constraints.
-    n_samples_per_class : int, default=8
-        Rows of one class drawn together into a batch, so that every batch holds
-        positives and negatives for mining. ``batch_size`` must be at least twice
-        this. A class with fewer rows contributes all of them.
-    max_iter : int, default=100
-        Maximum number of epochs (passes over the training rows or constraints).
-    tol : float, default=1e-4
-        Improvement of the training loss (or of the validation score with
-        ``early_stopping``) below which an epoch counts as no progress.
-    n_iter_no_change : int, default=10
-        Training stops after this many epochs in a row without progress.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, score it after
-        every epoch and keep the network of the best epoch. With class labels the
-        score is the MAP@R of the held-out rows retrieved among the training rows
-        (:func:`skmetric.metrics.map_at_r`); with explicit constraints, see
-        ``fit``.
-    validation_fraction : float, default=0.1
-        Fraction held out for early stopping, per class (every class keeps at
-        least two training rows), or of the constraints.
-    warm_start : bool, default=False
-        Start ``fit`` from the previous network (if the width of X is the same)
-        and the optimiser's state, instead of a new random network.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the weights, the batches, the validation split and the random
-        choices of the miners.
-    verbose : int, default=0
-        0 prints nothing, 1 a start line and a summary, 2 and more one line per
-        epoch: mean batch loss, fraction of active pairs or triplets (non-zero
-        loss among those selected), validation score, elapsed seconds.""",
-    "attributes": """\
-    coefs_ : list of ndarray of shape (n_layer_inputs, n_layer_outputs)
-        Weight matrix of every layer, input layer first.
-    intercepts_ : list of ndarray of shape (n_layer_outputs,)
-        Bias vector of every layer.
-    loss_curve_ : list of float
-        Mean batch loss (penalty included) of every epoch.
-    validation_scores_ : list of float or None
-        Validation score of every epoch with ``early_stopping``, else None.
-    best_validation_score_ : float or None
-        Best validation score (its network is kept), else None.
-    n_iter_ : int
-        Number of epochs run.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during fit, when X has string column names.""",
-}
-
-
-def fill_docstring(cls):
-    """Splice the shared prose into a class docstring (a class decorator)."""
-    doc = cls.__doc__
-    for key, text in SHARED_DOCS.items():
-        doc = doc.replace(f"    %({key})s", text)
-    cls.__doc__ = doc
-    return cls

@@ -102,3 +102,25 @@ def split_constraints(n_constraints, fraction, rng, strata=None):
         train.append(rows[max(n_val, 0):])
     return (np.sort(np.concatenate(train)).astype(np.int64),
             np.sort(np.concatenate(validation)).astype(np.int64))
+
+
+def split_held_out_classes(y, fraction, rng):
+    """Held-out split by whole classes: no held-out class has a training row.
+
+    ``round(fraction * n_classes)`` classes, but at least 2 (so that the held-out
+    rows have classes to tell apart), are drawn at random and held out whole; at
+    least 2 classes stay for training.
+
+    Returns
+    -------
+    train, validation : ndarray of int64 row indices, or None
+        None when y has fewer than 4 classes.
+    """
+    n_classes = int(y.max()) + 1
+    n_held = max(2, int(round(fraction * n_classes)))
+    if n_classes - n_held < 2:
+        return None
+    held = rng.permutation(n_classes)[:n_held]
+    in_validation = np.isin(y, held)
+    return (np.flatnonzero(~in_validation).astype(np.int64),
+            np.flatnonzero(in_validation).astype(np.int64))

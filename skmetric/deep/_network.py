@@ -1,12 +1,16 @@
 """The multi-layer perceptron embedding: initialisation, forward and backward pass.
 
 Parameters are two lists, ``coefs`` (weight matrices of shape (fan_in, fan_out))
-and ``intercepts`` (bias vectors), as in scikit-learn's ``MLPRegressor``. Hidden
-layers apply the activation; the output layer is linear, optionally followed by an
-L2 normalisation of each row. All products go through BLAS.
+and ``intercepts`` (bias vectors), as in scikit-learn's ``MLPRegressor``, and an
+optional linear ``skip`` matrix of shape (n_features, n_components) that maps the
+input straight to the output layer: ``f(x) = mlp(x) + x @ skip``. Hidden layers
+apply the activation; the output layer is linear, optionally followed by an L2
+normalisation of each row. All products go through BLAS.
 """
 
 import numpy as np
+
+from .._init import symmetric_eigh
 
 ACTIVATIONS = ("identity", "relu", "tanh", "leaky_relu")
 # Slope of 'leaky_relu' for negative inputs.
@@ -39,6 +43,46 @@ def init_parameters(layer_sizes, rng):
     return coefs, intercepts
 
 
+def init_skip(X, n_components, whiten=False):
+    """A skip path and output bias that embed X on its principal components.
+
+    ``X @ skip + bias`` projects the centred rows of X on their ``n_components``
+    leading principal directions (zero columns past the rank of X), scaled so that
+    the projected training rows have an RMS norm of 1; with ``whiten`` each
+    direction is divided by its standard deviation first (directions of zero
+    variance are dropped). With the MLP's output layer started at zero, the
+    network then starts as the PCA projection.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    n_components : int
+    whiten : bool, default=False
+
+    Returns
+    -------
+    skip : ndarray of shape (n_features, n_components)
+    bias : ndarray of shape (n_components,)
+        ``-mean(X) @ skip``, to be added to the output layer's intercept.
+    """
+    mean = X.mean(axis=0)
+    centred = X - mean
+    variances, vectors = symmetric_eigh(centred.T @ centred / X.shape[0])
+    k = min(n_components, X.shape[1])
+    variances = np.maximum(variances[:k], 0.0)
+    directions = vectors[:, :k]
+    if whiten:
+        keep = variances > 1e-12 * max(variances.max(initial=0.0), 1e-300)
+        directions = np.where(keep, directions / np.sqrt(np.where(keep, variances,
+                                                                  1.0)), 0.0)
+        variances = keep.astype(np.float64)
+    total = variances.sum()
+    skip = np.zeros((X.shape[1], n_components))
+    if total > 0.0:
+        skip[:, :k] = directions / np.sqrt(total)
+    return skip, -(mean @ skip)
+
+
 def _activate(H, activation):
     """Apply the activation to H in place."""
     if activation == "relu":
@@ -60,7 +104,7 @@ def _activation_derivative(A, activation):
     return None  # identity
 
 
-def forward(X, coefs, intercepts, activation, normalize):
+def forward(X, coefs, intercepts, activation, normalize, skip=None):
     """Embed X; return the embedding and what the backward pass needs.
 
     Parameters
@@ -70,6 +114,8 @@ def forward(X, coefs, intercepts, activation, normalize):
     activation : {'identity', 'relu', 'tanh', 'leaky_relu'}
     normalize : bool
         Divide each output row by its Euclidean norm.
+    skip : ndarray of shape (n_features, n_components) or None
+        Linear skip path added to the output layer before the normalisation.
 
     Returns
     -------
@@ -85,12 +131,14 @@ def forward(X, coefs, intercepts, activation, normalize):
         H += b
         if layer < last:
             _activate(H, activation)
+        elif skip is not None:
+            H += X @ skip
         outputs.append(H)
     norms = None
     if normalize:
         norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", H, H)), _NORM_FLOOR)
         H = H / norms[:, None]
-    return H, (outputs, norms)
+    return H, (outputs, norms, skip is not None)
 
 
 def backward(grad_embedding, cache, coefs, activation):
@@ -109,12 +157,16 @@ def backward(grad_embedding, cache, coefs, activation):
     Returns
     -------
     coef_grads, intercept_grads : lists of ndarray, shaped like the parameters
+    skip_grad : ndarray of shape (n_features, n_components)
+        Gradient in the skip path (``X^T G`` with G the gradient in the raw
+        output), or None when the cache holds no skip path.
     """
-    outputs, norms = cache
+    outputs, norms, has_skip = cache
     G = grad_embedding
     if norms is not None:
         Z = outputs[-1] / norms[:, None]
         G = (G - Z * np.einsum("ij,ij->i", G, Z)[:, None]) / norms[:, None]
+    skip_grad = outputs[0].T @ G if has_skip else None
     n_layers = len(coefs)
     coef_grads = [None] * n_layers
     intercept_grads = [None] * n_layers
@@ -126,15 +178,17 @@ def backward(grad_embedding, cache, coefs, activation):
             derivative = _activation_derivative(outputs[layer], activation)
             if derivative is not None:
                 G *= derivative
-    return coef_grads, intercept_grads
+    return coef_grads, intercept_grads, skip_grad
 
 
 def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normalize,
-                      alpha):
+                      alpha, skip=None):
     """Loss of the embedded batch plus the L2 penalty, and its gradients.
 
-    ``L = embedding_loss(f(X)) + alpha/2 * sum_l |coefs[l]|_F^2`` (biases are not
-    penalised). Side-effect free: tests and the optimisers call the same code.
+    ``L = embedding_loss(f(X)) + alpha/2 * sum_l |coefs[l]|_F^2`` (neither the
+    biases nor the skip path are penalised: the penalty would pull the skip path,
+    started at the PCA projection, towards zero). Side-effect free: tests and the
+    optimisers call the same code.
 
     Parameters
     ----------
@@ -145,22 +199,25 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
     activation : str
     normalize : bool
     alpha : float
+    skip : ndarray of shape (n_features, n_components) or None
 
     Returns
     -------
     loss : float
     coef_grads, intercept_grads : lists of ndarray
+    skip_grad : ndarray or None
     n_active, n_terms : int
         Active and selected pairs or triplets of the batch.
     """
-    embedding, cache = forward(X, coefs, intercepts, activation, normalize)
+    embedding, cache = forward(X, coefs, intercepts, activation, normalize, skip)
     loss, grad_embedding, n_active, n_terms = embedding_loss(embedding)
-    coef_grads, intercept_grads = backward(grad_embedding, cache, coefs, activation)
+    coef_grads, intercept_grads, skip_grad = backward(grad_embedding, cache, coefs,
+                                                      activation)
     if alpha > 0.0:
         for W, grad in zip(coefs, coef_grads):
             loss += 0.5 * alpha * np.sum(W * W)
             grad += alpha * W
-    return loss, coef_grads, intercept_grads, n_active, n_terms
+    return loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms
 
 
 def pack(arrays):

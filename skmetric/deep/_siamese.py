@@ -88,10 +88,10 @@ class DeepSiamese(DeepEmbeddingBase):
     ...     X, y, stratify=y, random_state=0)
     >>> model = make_pipeline(
     ...     StandardScaler(),
-    ...     DeepSiamese(hidden_layer_sizes=(64,), max_iter=20, random_state=0),
+    ...     DeepSiamese(hidden_layer_sizes=(64,), random_state=0),
     ...     KNeighborsClassifier(n_neighbors=3))
     >>> print(round(model.fit(X_train, y_train).score(X_test, y_test), 2))
-    0.96
+    0.97
     """
 
     _parameter_constraints = {
@@ -119,8 +119,10 @@ class DeepSiamese(DeepEmbeddingBase):
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
+        validation="auto",
         validation_fraction=0.1,
+        skip="pca",
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -141,7 +143,9 @@ class DeepSiamese(DeepEmbeddingBase):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        self.validation = validation
         self.validation_fraction = validation_fraction
+        self.skip = skip
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose

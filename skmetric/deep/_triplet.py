@@ -137,7 +137,7 @@ class DeepTriplet(DeepEmbeddingBase):
     ...     X, y, stratify=y, random_state=0)
     >>> model = make_pipeline(
     ...     StandardScaler(),
-    ...     DeepTriplet(hidden_layer_sizes=(64,), max_iter=20, random_state=0),
+    ...     DeepTriplet(hidden_layer_sizes=(64,), random_state=0),
     ...     KNeighborsClassifier(n_neighbors=3))
     >>> print(round(model.fit(X_train, y_train).score(X_test, y_test), 2))
     0.97
@@ -170,8 +170,10 @@ class DeepTriplet(DeepEmbeddingBase):
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
+        validation="auto",
         validation_fraction=0.1,
+        skip="pca",
         warm_start=False,
         random_state=None,
         verbose=0,
@@ -193,7 +195,9 @@ class DeepTriplet(DeepEmbeddingBase):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
+        self.validation = validation
         self.validation_fraction = validation_fraction
+        self.skip = skip
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose

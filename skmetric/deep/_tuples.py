@@ -15,7 +15,7 @@ from ._siamese import DeepSiamese
 from ._triplet import DeepTriplet
 
 # Parameters of the labelled twins that only class labels give a meaning to.
-_LABEL_ONLY = {"n_samples_per_class", "hard_negatives", "miner"}
+_LABEL_ONLY = {"n_samples_per_class", "hard_negatives", "miner", "validation"}
 
 
 def _parameter_blocks(text):
@@ -26,7 +26,7 @@ def _parameter_blocks(text):
 
 def _tuple_training_docs(kind):
     blocks = _parameter_blocks(SHARED_DOCS["training_parameters"])
-    del blocks["n_samples_per_class"]
+    del blocks["n_samples_per_class"], blocks["validation"]
     blocks["batch_size"] = (
         f"    batch_size : int, default=256\n        Number of {kind} per batch."
     )
@@ -176,6 +176,7 @@ default=None
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        skip="pca",
         warm_start=False,
         preprocessor=None,
         random_state=None,
@@ -196,6 +197,7 @@ default=None
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.skip = skip
         self.warm_start = warm_start
         self.preprocessor = preprocessor
         self.random_state = random_state
@@ -338,6 +340,7 @@ default=None
         n_iter_no_change=10,
         early_stopping=False,
         validation_fraction=0.1,
+        skip="pca",
         warm_start=False,
         preprocessor=None,
         random_state=None,
@@ -359,6 +362,7 @@ default=None
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.skip = skip
         self.warm_start = warm_start
         self.preprocessor = preprocessor
         self.random_state = random_state
