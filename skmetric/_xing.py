@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import components_from_eigh, symmetric_eigh
 from ._kernels import pair_sq_diffs, pair_sq_dists, weighted_outer_sum
+from ._threads import N_JOBS_CONSTRAINT, thread_limits
 from ._validation import (
     Interval,
     check_pairs,
@@ -70,6 +71,15 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
         iteration (objective, step, elapsed seconds).
+    n_jobs : int, default=None
+        Threads of the fit (BLAS and skmetric's own parallel loops together).
+        None uses every core the surroundings allow: the cores of the machine,
+        capped by any limit already in place (a ``threadpoolctl`` limit, the
+        one-thread limit of a joblib worker inside ``GridSearchCV(n_jobs=k)``,
+        ``OMP_NUM_THREADS``, ``numba.set_num_threads``). -1 means every core,
+        -2 all but one, and so on; a positive value is capped the same way.
+        The fitted model agrees to rounding (BLAS sums in another order with
+        another number of threads).
 
     Attributes
     ----------
@@ -144,6 +154,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(
@@ -156,6 +167,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         tol=1e-5,
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.diagonal = diagonal
@@ -164,6 +176,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -224,9 +237,10 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
             f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
         )
         solver = _solve_diagonal if self.diagonal else _solve_full
-        metric_matrix, objective, n_iter, converged = solver(
-            X_used, similar_pairs, dissimilar_pairs, self, printer
-        )
+        with thread_limits(self.n_jobs):
+            metric_matrix, objective, n_iter, converged = solver(
+                X_used, similar_pairs, dissimilar_pairs, self, printer
+            )
 
         values, vectors = symmetric_eigh(metric_matrix)
         self.components_ = components_from_eigh(values, vectors, self.n_components)
