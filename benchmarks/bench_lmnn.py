@@ -116,9 +116,14 @@ def target_summary(rows):
 
 
 def scaling_worker(n_samples):
-    """Fit on ``make_classification`` data; print fit time and peak RSS as JSON."""
-    import resource
+    """Fit on ``make_classification`` data; print fit time and peak RSS as JSON.
+
+    Runs in a fresh ``python`` (see :func:`run_scaling`); the peak is this
+    process's own high-water mark (``VmHWM``), data and warm-up included.
+    """
     import warnings
+
+    from benchmarks._memory import current_rss_mb, peak_rss_mb
 
     from sklearn.datasets import make_classification
     from sklearn.preprocessing import StandardScaler
@@ -133,14 +138,14 @@ def scaling_worker(n_samples):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         LMNN(max_iter=2, random_state=0).fit(X[:300], y[:300])  # compile, warm up
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = current_rss_mb()
     model = LMNN(n_neighbors=3, max_iter=MAX_ITER, random_state=0)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(X, y)
     fit_time = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     print(json.dumps({
         "n_samples": n_samples, "fit_time": fit_time, "n_iter": model.n_iter_,
         "converged": not any("converge" in str(w.message) for w in caught),
