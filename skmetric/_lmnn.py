@@ -51,11 +51,13 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
     warm_start : bool, default=False
         Start from the ``components_`` of the previous call to ``fit`` when
         their shape fits (``init`` and ``init_scale`` are then ignored).
-    max_iter : int, default=100
+    max_iter : int, default=300
         Maximum number of L-BFGS iterations, all active-set rounds together.
-    tol : float, default=1e-5
+    tol : float, default=1e-4
         Tolerance of L-BFGS on the objective's relative decrease and on the
-        projected gradient.
+        projected gradient. The fit converges when L-BFGS stops on it after a
+        run during which the active set did not change, and a last check finds
+        the set complete.
     max_impostors : int or None, default=500_000
         Most impostor pairs held in the active set. When more are found, the
         set keeps those of a random fraction ``2**-j`` of all pairs (fixed by
@@ -197,8 +199,8 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         push_weight=0.5,
         init="auto",
         warm_start=False,
-        max_iter=100,
-        tol=1e-5,
+        max_iter=300,
+        tol=1e-4,
         max_impostors=500_000,
         loss="squared_hinge",
         init_scale=1.0,

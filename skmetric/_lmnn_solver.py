@@ -14,14 +14,19 @@ from ._kernels import (
 )
 from ._lmnn_neighbors import find_impostors
 
-# The active set of impostor pairs holds every pair within (1 + _SEARCH_SLACK)
-# times the anchor's margin radius at the iterate of its search, so that most
-# pairs that become impostors before the next check are already in it. It is
+# The active set of impostor pairs holds every pair within (1 + slack) times the
+# anchor's margin radius at the iterate of its search, so that most pairs that
+# become impostors before the next check are already in it: _SEARCH_SLACK while
+# every pair fits in the set, _SAMPLED_SLACK once the pairs have to be sampled
+# (a wider ball would leave a smaller fraction of the active pairs in the sample),
+# and from the start above _SAMPLED_ABOVE samples. It is
 # checked first after _REFRESH_EVERY iterations; the interval grows by
 # _REFRESH_GROWTH (up to _REFRESH_MAX) after a check that found the set complete
 # and is halved after one that found it incomplete.
 _REFRESH_EVERY = 10
-_SEARCH_SLACK = 0.2
+_SEARCH_SLACK = 1.0
+_SAMPLED_SLACK = 0.2
+_SAMPLED_ABOVE = 20_000
 _REFRESH_GROWTH = 1.5
 _REFRESH_MAX = 50
 # Products over all samples go in chunks fixed by the number of rows only (so that
@@ -188,8 +193,8 @@ class _ActiveSet(NamedTuple):
 
     @classmethod
     def searched(cls, problem, components, embedded, farthest, max_impostors, seed,
-                 halvings, n_threads):
-        radius = (1.0 + _SEARCH_SLACK) * (farthest + 1.0)
+                 halvings, n_threads, slack):
+        radius = (1.0 + slack) * (farthest + 1.0)
         anchor, index, fraction, _ = find_impostors(
             embedded, problem.labels, radius, max_impostors, seed,
             halvings=halvings, n_threads=n_threads,
@@ -254,7 +259,7 @@ class _ActiveSet(NamedTuple):
 class _ActiveSetSolver:
     """L-BFGS on the objective restricted to an active set of impostor pairs.
 
-    The set comes from an exact search (every pair within ``1 + _SEARCH_SLACK``
+    The set comes from an exact search (every pair within ``1 + slack``
     times its anchor's margin radius) and is checked every ``_REFRESH_EVERY``
     iterations at first, and when L-BFGS stops. A check first tries the
     certificates of :class:`_ActiveSet` (no search needed when they hold), else
@@ -281,6 +286,7 @@ class _ActiveSetSolver:
         self._last_refresh = 0
         self._refresh_every = float(_REFRESH_EVERY)
         self._restart = False
+        self._changed = False  # the set changed during the current L-BFGS run
 
     def run(self, components):
         """Minimise from ``components``; return the final R and whether it converged."""
@@ -296,8 +302,9 @@ class _ActiveSetSolver:
     def _run(self, components):
         x = np.ascontiguousarray(components, dtype=np.float64).ravel()
         self._search(x)
+        stalled_at = None
         while True:
-            self._restart = False
+            self._restart = self._changed = False
             result = minimize(
                 self._loss_grad, x, method="L-BFGS-B", jac=True,
                 tol=self.params.tol, callback=self._on_iteration,
@@ -309,8 +316,19 @@ class _ActiveSetSolver:
                 return x.reshape(components.shape), False
             if self._restart:
                 continue
+            if not result.success:
+                # The line search failed (the set changed under it, or rounding):
+                # restart L-BFGS once from here; twice at one iterate is a stall.
+                if stalled_at == self.n_iter:
+                    return x.reshape(components.shape), False
+                stalled_at = self.n_iter
+                continue
+            if self._changed:
+                # Its stopping test may have compared values of two functions:
+                # run L-BFGS again from here, on the one function of the set.
+                continue
             if self._check_keeps_objective(x):
-                return x.reshape(components.shape), bool(result.success)
+                return x.reshape(components.shape), True
 
     def _loss_grad(self, x):
         active = self.active
@@ -342,9 +360,14 @@ class _ActiveSetSolver:
                 )
                 return
             if self.active.halvings == halvings:
-                # The old set missed active triplets: check more often.
+                # The old set missed active triplets: check more often, and go
+                # on with the set that holds them; L-BFGS keeps its curvature
+                # pairs (the objective changed only where the old set was
+                # incomplete) and the final check sees a complete set anyway.
                 self._refresh_every = max(1.0, self._refresh_every / 2)
-            # The objective L-BFGS knew at x changed: restart it there.
+                self._changed = True
+                return
+            # A smaller sampled fraction scales the push term anew: restart.
             self._restart = True
             raise StopIteration
 
@@ -379,11 +402,15 @@ class _ActiveSetSolver:
             embedded = _rows_matmul(problem.X, components.T, self._pool)
             farthest = _farthest_targets(problem, embedded)
         halvings = self.active.halvings if self.active is not None else 0
-        self.active = _ActiveSet.searched(
-            problem, components, embedded, farthest, self.params.max_impostors,
-            self.seed, halvings, self.n_threads,
-        )
-        self.n_searches += 1
+        sampled = halvings > 0 or problem.X.shape[0] > _SAMPLED_ABOVE
+        for slack in (_SAMPLED_SLACK,) if sampled else (_SEARCH_SLACK, _SAMPLED_SLACK):
+            self.active = _ActiveSet.searched(
+                problem, components, embedded, farthest, self.params.max_impostors,
+                self.seed, halvings, self.n_threads, slack,
+            )
+            self.n_searches += 1
+            if self.active.halvings == 0:
+                break
         self._last = None
 
 
