@@ -53,11 +53,15 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         their shape fits (``init`` and ``init_scale`` are then ignored).
     max_iter : int, default=300
         Maximum number of L-BFGS iterations, all active-set rounds together.
-    tol : float, default=1e-4
+    tol : float, default=1e-3
         Tolerance of L-BFGS on the objective's relative decrease and on the
         projected gradient. The fit converges when L-BFGS stops on it after a
         run during which the active set did not change, and a last check finds
-        the set complete.
+        the set complete. The default stops once an iteration gains less than
+        0.1% of the objective: on the bundled data sets the kNN accuracy is at
+        its best about there, and slightly lower after the many more iterations
+        a tighter tolerance takes (LMNN then fits the training neighbourhoods
+        further).
     max_impostors : int or None, default=500_000
         Most impostor pairs held in the active set. When more are found, the
         set keeps those of a random fraction ``2**-j`` of all pairs (fixed by
@@ -200,7 +204,7 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         init="auto",
         warm_start=False,
         max_iter=300,
-        tol=1e-4,
+        tol=1e-3,
         max_impostors=500_000,
         loss="squared_hinge",
         init_scale=1.0,
