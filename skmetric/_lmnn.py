@@ -263,7 +263,9 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X_work, scale = _centred(X, rescale=self.init_scale is not None)
         # BLAS on one thread: the fit shares its work out itself, in pieces fixed
         # by the data alone, so that the model does not depend on n_jobs.
-        with thread_limits(self.n_jobs, blas_threads=1) as n_threads:
+        # Below _THREADED_FROM samples, threads cost more than they give.
+        n_jobs = self.n_jobs if n_samples >= _THREADED_FROM else 1
+        with thread_limits(n_jobs, blas_threads=1) as n_threads:
             basis = _span_basis(X_work)
             X_span = X_work if basis is None else np.ascontiguousarray(X_work @ basis)
             targets = find_target_neighbors(X_span, y, self.n_neighbors,
@@ -328,6 +330,10 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
                 components *= self.init_scale / rms
         return np.ascontiguousarray(components)
 
+
+# Fewer samples than this fit on one thread whatever n_jobs says (the model is the
+# same): starting threads for pieces of work this small costs more than it saves.
+_THREADED_FROM = 2_048
 
 LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC)
 

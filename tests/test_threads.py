@@ -92,8 +92,16 @@ def test_bad_n_jobs_is_rejected_before_fitting(n_jobs):
             estimator.fit(X, y)
 
 
+@pytest.fixture
+def lmnn_threads_on_small_data(monkeypatch):
+    """LMNN uses its threads on small data too (it fits below 2048 rows on one)."""
+    import skmetric._lmnn
+
+    monkeypatch.setattr(skmetric._lmnn, "_THREADED_FROM", 0)
+
+
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
-def test_lmnn_is_bit_identical_with_one_and_two_threads():
+def test_lmnn_is_bit_identical_with_one_and_two_threads(lmnn_threads_on_small_data):
     # Big enough for several product chunks and a threaded search.
     X, y = _data(1500, 8)
     models = [LMNN(random_state=0, max_iter=30, n_jobs=n_jobs).fit(X, y)
@@ -103,7 +111,8 @@ def test_lmnn_is_bit_identical_with_one_and_two_threads():
 
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
-def test_lmnn_wide_data_is_bit_identical_with_one_and_two_threads():
+def test_lmnn_wide_data_is_bit_identical_with_one_and_two_threads(
+        lmnn_threads_on_small_data):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 200))
     y = rng.integers(0, 3, size=120)
@@ -169,7 +178,8 @@ class _RecordThreads:
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
 def test_no_oversubscription_inside_a_two_worker_grid_search(tmp_path):
-    X, y = _data(150, 5)
+    # Training folds of 2100 rows: enough for LMNN to use every thread it may.
+    X, y = _data(4200, 5)
     path = tmp_path / "threads.jsonl"
     pipe = make_pipeline(
         LMNN(max_iter=3, random_state=0, callback=_RecordThreads(str(path))),
@@ -179,7 +189,7 @@ def test_no_oversubscription_inside_a_two_worker_grid_search(tmp_path):
     records = [json.loads(line) for line in path.read_text().splitlines()]
     in_workers = [r for r in records if r["pid"] != os.getpid()]
     assert len(in_workers) >= 4  # 2 candidates x 2 folds in the workers
-    expected = max(1, cpu_count() // 2)
+    expected = max(1, cpu_count() // 2)  # the limit of each worker
     for record in in_workers:
         assert record["numba"] == expected
         assert all(n == 1 for n in record["blas"])  # LMNN runs BLAS on one thread
