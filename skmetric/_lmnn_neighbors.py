@@ -196,7 +196,6 @@ def find_impostors(
                                                      max_impostors, seed))
     kept_anchor, kept_impostor = [], []
     n_kept = n_found = 0
-    start_halvings = halvings
     for anchor, impostor in _sample_pairs(Z, labels, radius, hashes, halvings,
                                           n_threads, method, block_elements):
         n_found += anchor.shape[0]
@@ -211,7 +210,6 @@ def find_impostors(
             keep = in_sample(anchor, impostor, hashes, halvings)
             kept_anchor, kept_impostor = [anchor[keep]], [impostor[keep]]
             n_kept = kept_anchor[0].shape[0]
-    del start_halvings
     anchor = np.concatenate(kept_anchor) if kept_anchor else np.empty(0, np.int64)
     impostor = np.concatenate(kept_impostor) if kept_impostor else np.empty(0, np.int64)
     order = np.lexsort((impostor, anchor))
