@@ -1,34 +1,40 @@
 """LMNN's objective and its solver: L-BFGS over an active set of impostors."""
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from scipy.optimize import minimize
-from threadpoolctl import ThreadpoolController
 
 from ._kernels import (
-    _BLOCK_ELEMENTS,
     lmnn_push_loss_weights,
     pair_laplacian_matmul,
     pair_sq_dists,
 )
 from ._lmnn_neighbors import find_impostors
 
-# The active set of impostor pairs is recomputed by an exact search at the current
-# iterate, first after _REFRESH_EVERY iterations. It holds every pair within
-# (1 + _SEARCH_SLACK) times the anchor's margin radius, so that most pairs that
-# become impostors before the next search are already in it. The interval grows
-# by _REFRESH_GROWTH (up to _REFRESH_MAX) after a search that found the set
-# complete and is halved after one that found it incomplete.
+# The active set of impostor pairs holds every pair within (1 + slack) times the
+# anchor's margin radius at the iterate of its search, so that most pairs that
+# become impostors before the next check are already in it: _SEARCH_SLACK while
+# every pair fits in the set, _SAMPLED_SLACK once the pairs have to be sampled
+# (a wider ball would leave a smaller fraction of the active pairs in the sample),
+# and from the start above _SAMPLED_ABOVE samples. It is
+# checked first after _REFRESH_EVERY iterations; the interval grows by
+# _REFRESH_GROWTH (up to _REFRESH_MAX) after a check that found the set complete
+# and is halved after one that found it incomplete.
 _REFRESH_EVERY = 10
-_SEARCH_SLACK = 0.2
+_SEARCH_SLACK = 1.0
+_SAMPLED_SLACK = 0.2
+_SAMPLED_ABOVE = 20_000
 _REFRESH_GROWTH = 1.5
 _REFRESH_MAX = 50
-# Evaluations whose products over all samples cost more than this many
-# multiply-adds (n_samples n_features n_components) share them out to threads.
-_EVAL_WORK = 2**26
+# Products over all samples go in chunks fixed by the number of rows only (so that
+# the sums do not depend on the number of threads): _CHUNKS_PER_BLOCK chunks per
+# _BLOCK_ROWS rows begun, of at least _MIN_CHUNK_ROWS rows.
+_CHUNKS_PER_BLOCK = 8
+_BLOCK_ROWS = 32_768
+_MIN_CHUNK_ROWS = 256
 
 
 # ---------------------------------------------------------------------------------
@@ -46,6 +52,7 @@ class LMNNProblem(NamedTuple):
     pull_scatter: np.ndarray  # (n_features, n_features), see _pull_scatter
     push_weight: float  # mu
     squared: bool  # squared hinge
+    labels: np.ndarray = None  # (n_samples,) int64 class labels, for the searches
 
 
 def lmnn_loss_grad(
@@ -86,14 +93,23 @@ def _loss_grad_active(
 ):
     """:func:`lmnn_loss_grad` plus the number of active triplets.
 
-    With a thread ``pool``, the two products over all samples are split by rows
-    among its threads (same result up to rounding).
+    The two products over all samples go by chunks of rows fixed by the number
+    of samples, shared out to the threads of ``pool`` if given: the result is the
+    same, to the last bit, with any number of threads.
     """
     X = problem.X
-    n_samples, n_features = X.shape
-    components = flat_components.reshape(-1, n_features)
+    components = flat_components.reshape(-1, X.shape[1])
     embedded = _rows_matmul(X, components.T, pool)
     target_dists = pair_sq_dists(embedded, problem.target_anchor, problem.target_index)
+    return _loss_grad_embedded(problem, components, embedded, target_dists,
+                               impostor_anchor, impostor_index, sample_fraction, pool)
+
+
+def _loss_grad_embedded(problem, components, embedded, target_dists, impostor_anchor,
+                        impostor_index, sample_fraction, pool):
+    """:func:`_loss_grad_active` from the embedding and the target distances."""
+    X = problem.X
+    n_samples = X.shape[0]
     impostor_dists = pair_sq_dists(embedded, impostor_anchor, impostor_index)
     push, target_weights, impostor_weights, n_active = lmnn_push_loss_weights(
         target_dists, problem.target_ptr, impostor_anchor, impostor_dists,
@@ -115,112 +131,167 @@ def _loss_grad_active(
 
 
 class _ThreadPool(ThreadPoolExecutor):
-    """A thread pool that knows its size."""
+    """A thread pool that knows its size; its threads run numba on one thread."""
 
     def __init__(self, n_threads):
-        super().__init__(n_threads)
+        super().__init__(n_threads, initializer=numba.set_num_threads, initargs=(1,))
         self.n_threads = n_threads
 
 
-def _row_bounds(n_rows, pool):
-    bounds = np.linspace(0, n_rows, pool.n_threads + 1).astype(np.int64)
+def _chunk_bounds(n_rows):
+    """Row ranges of the chunks: fixed by ``n_rows`` alone."""
+    n_blocks = -(-n_rows // _BLOCK_ROWS)
+    n_chunks = max(1, min(_CHUNKS_PER_BLOCK * n_blocks, n_rows // _MIN_CHUNK_ROWS))
+    bounds = np.linspace(0, n_rows, n_chunks + 1).astype(np.int64)
     return list(zip(bounds[:-1], bounds[1:]))
 
 
 def _rows_matmul(A, B, pool):
-    """``A @ B``, the rows of A shared out to the threads of ``pool`` (if any)."""
-    if pool is None:
-        return A @ B
+    """``A @ B`` by chunks of rows of A, on the threads of ``pool`` (if any)."""
     out = np.empty((A.shape[0], B.shape[1]))
 
     def part(bounds):
         start, stop = bounds
         np.matmul(A[start:stop], B, out=out[start:stop])
 
-    list(pool.map(part, _row_bounds(A.shape[0], pool)))
+    list((pool.map if pool is not None else map)(part, _chunk_bounds(A.shape[0])))
     return out
 
 
 def _inner_matmul(A, B, pool):
-    """``A.T @ B``, summed over row ranges computed by the threads of ``pool``."""
-    if pool is None:
-        return A.T @ B
-    parts = pool.map(lambda bounds: A[bounds[0]:bounds[1]].T @ B[bounds[0]:bounds[1]],
-                     _row_bounds(A.shape[0], pool))
-    return sum(parts)
+    """``A.T @ B``: products of chunks of rows, summed in chunk order."""
+    def part(bounds):
+        start, stop = bounds
+        return A[start:stop].T @ B[start:stop]
+
+    parts = list((pool.map if pool is not None else map)(
+        part, _chunk_bounds(A.shape[0])))
+    total = parts[0]
+    for other in parts[1:]:
+        total += other
+    return total
 
 
 # ---------------------------------------------------------------------------------
-# Solver: L-BFGS over an active set of impostors
+# Solver: L-BFGS on the exact objective, over certified active sets of impostors
 # ---------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    """The BLAS libraries loaded in this process (looked up once: it takes ms)."""
-    return ThreadpoolController().select(user_api="blas")
+class _ActiveSet(NamedTuple):
+    """Impostor pairs of an exact search at ``reference`` and what certifies them."""
 
+    anchor: np.ndarray  # (m,) int64, sorted
+    index: np.ndarray  # (m,) int64
+    fraction: float  # sampled fraction of all pairs
+    halvings: int  # its level, fraction = 2**-halvings
+    reference: np.ndarray  # (q, p) the L of the search
+    radius: np.ndarray  # (n,) squared search radius of every anchor
+    pinv: np.ndarray  # (p, q) pseudo-inverse of reference
+    null_norms: np.ndarray  # (n,) |N x_i|, N the projector off its row space
+    null_max: float
+    embedded: np.ndarray  # (n, q) the embedding at reference
 
-class _BlasThreads:
-    """Keep BLAS on one thread; give the impostor search its own threads instead.
-
-    OpenBLAS threads synchronise by spinning: on a busy machine (or with the two
-    OpenBLAS copies that NumPy and scipy's L-BFGS-B may load) a fit slowed down
-    several times over with them. So the fit runs BLAS on one thread, and the
-    impostor search, the part worth parallelising, shares its blocks out to
-    ``threads`` Python threads (the products and the numba kernel release the
-    GIL), as many as BLAS had.
-    """
-
-    def __init__(self):
-        self._controller = _blas_controller()
-        self.threads = max(
-            [lib.num_threads for lib in self._controller.lib_controllers], default=1
+    @classmethod
+    def searched(cls, problem, components, embedded, farthest, max_impostors, seed,
+                 halvings, n_threads, slack):
+        radius = (1.0 + slack) * (farthest + 1.0)
+        anchor, index, fraction, _ = find_impostors(
+            embedded, problem.labels, radius, max_impostors, seed,
+            halvings=halvings, n_threads=n_threads,
         )
+        left, singular, right = np.linalg.svd(components, full_matrices=False)
+        rank = int(np.sum(singular > singular.max(initial=0.0) * 1e-12))
+        pinv = (right[:rank].T / singular[:rank]) @ left[:, :rank].T
+        if rank < problem.X.shape[1]:
+            rows = right[:rank]
+            off = problem.X - (problem.X @ rows.T) @ rows
+            null_norms = np.sqrt(np.einsum("ij,ij->i", off, off))
+        else:
+            null_norms = np.zeros(problem.X.shape[0])
+        return cls(anchor, index, fraction, int(round(-np.log2(fraction))),
+                   components.copy(), radius, pinv, null_norms,
+                   float(null_norms.max(initial=0.0)), embedded)
 
-    def limit(self, threads):
-        """Context manager: at most ``threads`` BLAS threads inside it."""
-        return self._controller.limit(limits=threads)
+    def certifies_by_movement(self, embedded, farthest):
+        """Whether no point moved enough for a left-out pair to become active.
+
+        With ``a_j = |z_j - z0_j|`` the displacement of point j since the
+        reference, a pair (i, l) left out (``|z0_i - z0_l|^2 >= r_i``) has
+        ``|z_i - z_l| >= sqrt(r_i) - a_i - a_l``; at least ``sqrt(f_i + 1)`` for
+        every i means every triplet of every left-out pair has a margin <= 0.
+        """
+        moved = embedded - self.embedded
+        shift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
+        reach = np.sqrt(self.radius * (1.0 - 1e-9)) - shift - shift.max(initial=0.0)
+        return bool(np.all((reach > 0.0) & (reach * reach >= farthest + 1.0)))
+
+    def certifies(self, components, farthest):
+        """Whether the set holds every active triplet at ``components``.
+
+        A pair (i, l) left out has ``|R0 d| >= sqrt(r_i)`` at the reference R0
+        (``d = x_i - x_l``). Splitting d on the row space of R0 (where ``(R -
+        R0) d = (R - R0) R0^+ R0 d``) and off it (projector N), ``|R d| >= (1 -
+        rho) |R0 d| - eta (|N x_i| + max_l |N x_l|)`` with ``rho = |(R - R0)
+        R0^+|_2`` and ``eta = |R - R0|_F``. When that bound squared is at least
+        ``f_i + 1`` (f_i the farthest target neighbour's squared distance at R),
+        every triplet of the pair has a margin <= 0: the objective over the set
+        is the exact one. rho is bounded by the Frobenius norm first, computed
+        exactly only when that is not enough.
+        """
+        step = components - self.reference
+        eta = float(np.linalg.norm(step))
+        if eta == 0.0:
+            return True
+        need = np.sqrt((farthest + 1.0) / (self.radius * (1.0 - 1e-9)))
+        relative = step @ self.pinv
+        for rho in (np.linalg.norm(relative), None):
+            if rho is None:
+                rho = np.linalg.norm(relative, 2)
+            if rho >= 1.0:
+                continue
+            reach = (1.0 - rho) - eta * (self.null_norms + self.null_max) / np.sqrt(
+                self.radius)
+            if np.all(reach >= need):
+                return True
+        return False
 
 
 class _ActiveSetSolver:
     """L-BFGS on the objective restricted to an active set of impostor pairs.
 
-    The set is refreshed by an exact search every ``_REFRESH_EVERY`` iterations
-    and when L-BFGS stops. A refresh that changes the objective at the current
-    iterate (the old set missed an active triplet) restarts L-BFGS there; one
-    that does not after L-BFGS has converged ends the fit.
+    The set comes from an exact search (every pair within ``1 + slack``
+    times its anchor's margin radius) and is checked every ``_REFRESH_EVERY``
+    iterations at first, and when L-BFGS stops. A check first tries the
+    certificates of :class:`_ActiveSet` (no search needed when they hold), else
+    searches again. A new set that changes the objective at the current iterate
+    (the old one missed an active triplet) restarts L-BFGS there; one that does
+    not, after L-BFGS has converged, ends the fit. The checks become rarer by
+    ``_REFRESH_GROWTH`` after a check that found the set complete, and twice as
+    frequent after one that did not.
     """
 
-    def __init__(self, problem, members, params, scale, printer, seed, blas):
+    def __init__(self, problem, params, expand, printer, seed, n_threads):
         self.problem = problem
-        self.members = members
         self.params = params
-        self.scale = scale
+        self.expand = expand
         self.printer = printer
         self.seed = seed
-        self.blas = blas
+        self.n_threads = n_threads
         self.n_iter = 0
+        self.n_searches = 0
         self.loss = np.inf
-        self.impostor_anchor = self.impostor_index = np.empty(0, np.int64)
-        self.fraction = 1.0
-        # Threads pay off once the search spans several blocks, and for the
-        # products of an evaluation once they are large.
-        n_pairs = problem.X.shape[0] ** 2 // 2
-        self._search_threads = blas.threads if n_pairs > 4 * _BLOCK_ELEMENTS else 1
+        self.active = None
         self._pool = None
         self._last = None  # (x, loss, n_active) of the last evaluation
         self._last_refresh = 0
         self._refresh_every = float(_REFRESH_EVERY)
-        self._refreshed_at = None
         self._restart = False
+        self._changed = False  # the set changed during the current L-BFGS run
 
     def run(self, components):
-        """Minimise from ``components``; return the final L and whether it converged."""
-        n_samples, n_features = self.problem.X.shape
-        work = n_samples * n_features * components.shape[0]
-        if self.blas.threads > 1 and work > _EVAL_WORK:
-            self._pool = _ThreadPool(self.blas.threads)
+        """Minimise from ``components``; return the final R and whether it converged."""
+        if self.n_threads > 1:
+            self._pool = _ThreadPool(self.n_threads)
         try:
             return self._run(components)
         finally:
@@ -230,9 +301,10 @@ class _ActiveSetSolver:
 
     def _run(self, components):
         x = np.ascontiguousarray(components, dtype=np.float64).ravel()
-        self._refresh(x)
+        self._search(x)
+        stalled_at = None
         while True:
-            self._restart = False
+            self._restart = self._changed = False
             result = minimize(
                 self._loss_grad, x, method="L-BFGS-B", jac=True,
                 tol=self.params.tol, callback=self._on_iteration,
@@ -244,16 +316,24 @@ class _ActiveSetSolver:
                 return x.reshape(components.shape), False
             if self._restart:
                 continue
-            checked = self._refreshed_at is not None and np.array_equal(
-                self._refreshed_at, x
-            )
-            if checked or self._refresh_keeps_objective(x):
+            if not result.success:
+                # The line search failed (the set changed under it, or rounding):
+                # restart L-BFGS once from here; twice at one iterate is a stall.
+                if stalled_at == self.n_iter:
+                    return x.reshape(components.shape), False
+                stalled_at = self.n_iter
+                continue
+            if self._changed:
+                # Its stopping test may have compared values of two functions:
+                # run L-BFGS again from here, on the one function of the set.
+                continue
+            if self._check_keeps_objective(x):
                 return x.reshape(components.shape), True
 
     def _loss_grad(self, x):
+        active = self.active
         loss, grad, n_active = _loss_grad_active(
-            x, self.problem, self.impostor_anchor, self.impostor_index, self.fraction,
-            self._pool,
+            x, self.problem, active.anchor, active.index, active.fraction, self._pool,
         )
         self._last = (x.copy(), loss, n_active)
         return loss, grad
@@ -268,51 +348,74 @@ class _ActiveSetSolver:
         x = intermediate_result.x
         loss, n_active = self._evaluation_at(x)
         self.loss = loss
-        self.printer.row(self.n_iter, loss, n_active, self.impostor_anchor.shape[0],
+        self.printer.row(self.n_iter, loss, n_active, self.active.anchor.shape[0],
                          self.printer.elapsed)
         if self.params.callback is not None:
-            self.params.callback(x / self.scale, self.n_iter)
+            self.params.callback(self.expand(x).ravel(), self.n_iter)
         if self.n_iter - self._last_refresh >= self._refresh_every:
-            fraction = self.fraction
-            if self._refresh_keeps_objective(x):
+            halvings = self.active.halvings
+            if self._check_keeps_objective(x):
                 self._refresh_every = min(
                     self._refresh_every * _REFRESH_GROWTH, _REFRESH_MAX
                 )
                 return
-            if self.fraction == fraction:
-                # The old set missed active triplets: search more often.
+            if self.active.halvings == halvings:
+                # The old set missed active triplets: check more often, and go
+                # on with the set that holds them; L-BFGS keeps its curvature
+                # pairs (the objective changed only where the old set was
+                # incomplete) and the final check sees a complete set anyway.
                 self._refresh_every = max(1.0, self._refresh_every / 2)
-            # The objective L-BFGS knew at x changed: restart it there.
+                self._changed = True
+                return
+            # A smaller sampled fraction scales the push term anew: restart.
             self._restart = True
             raise StopIteration
 
-    def _refresh_keeps_objective(self, x):
-        """Refresh the set at x; tell whether the objective at x stayed the same.
+    def _check_keeps_objective(self, x):
+        """Make sure the set is complete at x; tell whether the objective stayed.
 
-        The new set holds every active triplet at x (of the sampled pairs, if
-        they are sampled), so the objective stays the same exactly when the
-        sampled fraction did and the old set held them all too: the numbers of
-        active triplets are equal.
+        When a certificate of the current set holds at x, the set holds every
+        active triplet there and no search is needed. Otherwise a new search
+        holds them all (of the sampled pairs, if they are sampled), so the
+        objective stays the same exactly when the sampled fraction did and the
+        numbers of active triplets are equal.
         """
+        self._last_refresh = self.n_iter
+        problem = self.problem
+        components = x.reshape(-1, problem.X.shape[1])
+        embedded = _rows_matmul(problem.X, components.T, self._pool)
+        farthest = _farthest_targets(problem, embedded)
+        if (self.active.certifies_by_movement(embedded, farthest)
+                or self.active.certifies(components, farthest)):
+            return True
         _, old_active = self._evaluation_at(x)
-        fraction = self.fraction
-        self._refresh(x)
+        halvings = self.active.halvings
+        self._search(x, embedded, farthest)
         _, new_active = self._evaluation_at(x)
-        return self.fraction == fraction and new_active == old_active
+        return self.active.halvings == halvings and new_active == old_active
 
-    def _refresh(self, x):
+    def _search(self, x, embedded=None, farthest=None):
         """Exact search of the pairs within the slackened margin radius at x."""
         problem = self.problem
-        embedded = problem.X @ x.reshape(-1, problem.X.shape[1]).T
-        target_dists = pair_sq_dists(embedded, problem.target_anchor,
-                                     problem.target_index)
-        # Every anchor has at least one target: no CSR slice is empty.
-        farthest = np.maximum.reduceat(target_dists, problem.target_ptr[:-1])
-        anchor, index, self.fraction, _ = find_impostors(
-            embedded, self.members, (1.0 + _SEARCH_SLACK) * (farthest + 1.0),
-            self.params.max_impostors, self.seed, n_threads=self._search_threads,
-        )
-        self.impostor_anchor, self.impostor_index = anchor, index
+        components = x.reshape(-1, problem.X.shape[1])
+        if embedded is None:
+            embedded = _rows_matmul(problem.X, components.T, self._pool)
+            farthest = _farthest_targets(problem, embedded)
+        halvings = self.active.halvings if self.active is not None else 0
+        sampled = halvings > 0 or problem.X.shape[0] > _SAMPLED_ABOVE
+        for slack in (_SAMPLED_SLACK,) if sampled else (_SEARCH_SLACK, _SAMPLED_SLACK):
+            self.active = _ActiveSet.searched(
+                problem, components, embedded, farthest, self.params.max_impostors,
+                self.seed, halvings, self.n_threads, slack,
+            )
+            self.n_searches += 1
+            if self.active.halvings == 0:
+                break
         self._last = None
-        self._last_refresh = self.n_iter
-        self._refreshed_at = x.copy()
+
+
+def _farthest_targets(problem, embedded):
+    """Squared distance of every anchor to its farthest target neighbour."""
+    target_dists = pair_sq_dists(embedded, problem.target_anchor, problem.target_index)
+    # Every anchor has at least one target: no CSR slice is empty.
+    return np.maximum.reduceat(target_dists, problem.target_ptr[:-1])

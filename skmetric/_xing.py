@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import components_from_eigh, symmetric_eigh
 from ._kernels import pair_sq_diffs, pair_sq_dists, weighted_outer_sum
+from ._threads import N_JOBS_CONSTRAINT, thread_limits
 from ._validation import (
     Interval,
     check_params,
@@ -69,6 +70,15 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
         iteration (objective, step, elapsed seconds).
+    n_jobs : int, default=None
+        Threads of the fit (BLAS and skmetric's own parallel loops together).
+        None uses every core the surroundings allow: the cores of the machine,
+        capped by any limit already in place (a ``threadpoolctl`` limit, the
+        one-thread limit of a joblib worker inside ``GridSearchCV(n_jobs=k)``,
+        ``OMP_NUM_THREADS``, ``numba.set_num_threads``). -1 means every core,
+        -2 all but one, and so on; a positive value is capped the same way.
+        The fitted model agrees to rounding (BLAS sums in another order with
+        another number of threads).
 
     Attributes
     ----------
@@ -144,6 +154,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
+        "n_jobs": N_JOBS_CONSTRAINT,
     }
 
     def __init__(
@@ -156,6 +167,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         tol=1e-5,
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.diagonal = diagonal
@@ -164,6 +176,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         self.tol = tol
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -219,11 +232,12 @@ def fit_xing(estimator, X, similar_pairs, dissimilar_pairs):
         f"{X.shape[0]} samples, {n_features} features, "
         f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
     )
-    components, objective, n_iter, converged = solve_xing(
-        X, similar_pairs, dissimilar_pairs, diagonal=estimator.diagonal,
-        n_components=estimator.n_components, max_iter=estimator.max_iter,
-        tol=estimator.tol, printer=printer,
-    )
+    with thread_limits(estimator.n_jobs):
+        components, objective, n_iter, converged = solve_xing(
+            X, similar_pairs, dissimilar_pairs, diagonal=estimator.diagonal,
+            n_components=estimator.n_components, max_iter=estimator.max_iter,
+            tol=estimator.tol, printer=printer,
+        )
     estimator.components_ = components
     estimator.n_iter_ = n_iter
     printer.summary(

@@ -39,6 +39,9 @@ default=None
         Points that pairs of row indices refer to, or a callable mapping a 1-D
         int64 array of row indices to the array of their points. None: ``X``
         must hold the points themselves.
+    n_jobs : int, default=None
+        Threads of the fit, as in :class:`MahalanobisXing`; the fitted model
+        does not depend on it.
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
         iteration.
@@ -111,6 +114,7 @@ default=None
         max_iter=1000,
         tol=1e-5,
         preprocessor=None,
+        n_jobs=None,
         verbose=0,
     ):
         self.n_components = n_components
@@ -118,6 +122,7 @@ default=None
         self.max_iter = max_iter
         self.tol = tol
         self.preprocessor = preprocessor
+        self.n_jobs = n_jobs
         self.verbose = verbose
 
     def __sklearn_tags__(self):

@@ -216,3 +216,46 @@ def lmnn_objective(components, X, y, targets, push_weight, squared):
                 slope = push_weight * (2.0 * margin if squared else 1.0)
                 outer += slope * (np.outer(v, v) - np.outer(w, w))
     return loss / n, 2.0 * components @ outer / n
+
+
+def pairs_within_radius(Z, anchor, impostor, radius):
+    return ((Z[anchor] - Z[impostor]) ** 2).sum(axis=1) < radius[anchor]
+
+
+def grouped_impostor_pairs(Z, labels, radius, order, group_ptr, partner):
+    """Pairs of each group g with group partner[g] (g <= partner[g]), by group."""
+    anchors, impostors = [], []
+    for g in range(group_ptr.shape[0] - 1):
+        h = partner[g]
+        if g > h:
+            continue
+        rows = order[group_ptr[g]:group_ptr[g + 1]]
+        cols = order[group_ptr[h]:group_ptr[h + 1]]
+        D = ((Z[rows][:, None, :] - Z[cols][None, :, :]) ** 2).sum(axis=2)
+        other = labels[rows][:, None] != labels[cols][None, :]
+        if g == h:  # each unordered pair once
+            other &= np.arange(rows.size)[:, None] < np.arange(cols.size)[None, :]
+        forward = other & (D < radius[rows][:, None])
+        backward = other & (D < radius[cols][None, :])
+        a, b = np.nonzero(forward)
+        anchors.append(rows[a])
+        impostors.append(cols[b])
+        a, b = np.nonzero(backward)
+        anchors.append(cols[b])
+        impostors.append(rows[a])
+    return np.concatenate(anchors), np.concatenate(impostors)
+
+
+def nearest_from_gram(gram, row_sq, col_sq, k, first_row):
+    D = np.maximum(row_sq[:, None] + col_sq[None, :] - 2.0 * gram, 0.0)
+    rows = np.arange(D.shape[0])
+    own = first_row + rows
+    inside = own < D.shape[1]
+    D[rows[inside], own[inside]] = np.inf
+    return np.argsort(D, axis=1, kind="stable")[:, :k].astype(np.int64)
+
+
+def count_within_radius(Z, labels, radius, probes):
+    D = ((Z[probes][:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
+    inside = (D < radius[probes][:, None]) & (labels[probes][:, None] != labels)
+    return inside.sum(axis=1).astype(np.int64)

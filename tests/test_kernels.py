@@ -336,3 +336,83 @@ def test_lmnn_push_loss_weights_ignores_margins_at_or_below_zero():
     assert (loss, n_active) == (0.5, 1)
     assert_array_equal(target_w, [1.0])
     assert_array_equal(impostor_w, [0.0, 0.0, -1.0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, m, d", [(1, 1, 1), (7, 30, 2), (80, 900, 5)])
+@pytest.mark.parametrize("kind", ["normal", "duplicates", "zeros"])
+def test_pairs_within_radius_matches_reference(seed, n, m, d, kind):
+    rng = np.random.default_rng(seed)
+    Z = _data(rng, n, d, kind)
+    anchor, impostor = rng.integers(0, n, size=(2, m)).astype(np.int64)
+    radius = rng.uniform(0.0, 3.0 * d, size=n)
+    args = (Z, anchor, impostor, radius)
+    copies = [a.copy() for a in args]
+    got = kernels.pairs_within_radius(*args)
+    assert got.dtype == np.bool_
+    assert_array_equal(got, ref.pairs_within_radius(*args))
+    for original, copy in zip(args, copies):
+        assert_array_equal(original, copy)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, n_groups, d", [(1, 1, 1), (9, 2, 2), (120, 8, 3),
+                                            (200, 1, 4)])
+@pytest.mark.parametrize("kind", ["normal", "duplicates", "zeros"])
+def test_grouped_impostor_pairs_matches_reference(seed, n, n_groups, d, kind):
+    rng = np.random.default_rng(seed)
+    Z = _data(rng, n, d, kind)
+    labels = rng.integers(0, 3, size=n).astype(np.int64)
+    radius = rng.uniform(0.0, 2.0 * d, size=n)
+    group = rng.integers(0, n_groups, size=n)
+    order = np.argsort(group, kind="stable").astype(np.int64)
+    group_ptr = np.concatenate(([0], np.cumsum(np.bincount(group, minlength=n_groups))
+                                )).astype(np.int64)
+    partner = ((-np.arange(n_groups)) % n_groups).astype(np.int64)
+    args = (Z, labels, radius, order, group_ptr, partner)
+    copies = [a.copy() for a in args]
+    anchor, impostor = kernels.grouped_impostor_pairs(*args)
+    expected = ref.grouped_impostor_pairs(*args)
+    assert anchor.dtype == impostor.dtype == np.int64
+    got_pairs = sorted(zip(anchor.tolist(), impostor.tolist()))
+    assert got_pairs == sorted(zip(expected[0].tolist(), expected[1].tolist()))
+    for original, copy in zip(args, copies):
+        assert_array_equal(original, copy)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n_rows, n_cols, d, k, first_row",
+                         [(1, 2, 1, 1, 0), (5, 9, 2, 3, 4), (40, 90, 5, 4, 30)])
+@pytest.mark.parametrize("kind", ["normal", "duplicates", "zeros"])
+def test_nearest_from_gram_matches_reference(seed, n_rows, n_cols, d, k, first_row,
+                                             kind):
+    rng = np.random.default_rng(seed)
+    B = _data(rng, n_cols, d, kind)
+    A = np.ascontiguousarray(B[first_row:first_row + n_rows])
+    args = (A @ B.T, kernels.row_sq_norms(A), kernels.row_sq_norms(B), k, first_row)
+    copies = [np.copy(a) for a in args]
+    got = kernels.nearest_from_gram(*args)
+    expected = ref.nearest_from_gram(*args)
+    assert got.dtype == np.int64
+    if kind == "normal":
+        assert_array_equal(got, expected)
+    else:  # ties: both keep the lowest columns among equal distances
+        D = np.maximum(args[1][:, None] + args[2][None, :] - 2.0 * args[0], 0.0)
+        rows = np.arange(n_rows)[:, None]
+        assert_array_equal(D[rows, got], D[rows, expected])
+        assert_array_equal(got, expected)
+    for original, copy in zip(args, copies):
+        assert_array_equal(original, copy)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, m, d", [(1, 1, 1), (30, 5, 2), (200, 40, 4)])
+@pytest.mark.parametrize("kind", ["normal", "duplicates", "zeros"])
+def test_count_within_radius_matches_reference(seed, n, m, d, kind):
+    rng = np.random.default_rng(seed)
+    Z = _data(rng, n, d, kind)
+    labels = rng.integers(0, 3, size=n).astype(np.int64)
+    radius = rng.uniform(0.0, 2.0 * d, size=n)
+    probes = rng.integers(0, n, size=m).astype(np.int64)
+    got = kernels.count_within_radius(Z, labels, radius, probes)
+    assert_array_equal(got, ref.count_within_radius(Z, labels, radius, probes))

@@ -18,10 +18,10 @@ from skmetric._lmnn import _pull_scatter
 from skmetric._lmnn_neighbors import (
     find_impostors,
     find_target_neighbors,
-    pair_keys,
+    in_sample,
+    sample_hashes,
 )
 from skmetric._lmnn_solver import LMNNProblem, lmnn_loss_grad
-from skmetric._validation import class_members
 
 from ._toys import informative_axis_data
 
@@ -85,9 +85,11 @@ def _brute_force_impostors(Z, y, radius):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("block_elements, n_threads", [(1, 1), (37, 1), (37, 2),
-                                                       (2**22, 1)])
-def test_find_impostors_matches_brute_force(seed, block_elements, n_threads):
+@pytest.mark.parametrize("method, block_elements, n_threads", [
+    ("blocked", 1, 1), ("blocked", 37, 1), ("blocked", 37, 2), ("blocked", 2**22, 1),
+    ("tree", 2**22, 1), ("tree", 2**22, 2), ("grouped", 2**22, 1),
+])
+def test_find_impostors_matches_brute_force(seed, method, block_elements, n_threads):
     rng = np.random.default_rng(seed)
     n, n_classes = 90, 4
     y = rng.integers(0, n_classes, size=n).astype(np.int64)
@@ -96,7 +98,7 @@ def test_find_impostors_matches_brute_force(seed, block_elements, n_threads):
     D = pairwise_sq_dists(Z, Z)
     assert np.abs(D - radius[:, None]).min() > 1e-9  # nothing on the boundary
     anchor, impostor, fraction, n_found = find_impostors(
-        Z, class_members(y, n_classes), radius, n_threads=n_threads,
+        Z, y, radius, n_threads=n_threads, method=method,
         block_elements=block_elements,
     )
     expected = _brute_force_impostors(Z, y, radius)
@@ -107,39 +109,121 @@ def test_find_impostors_matches_brute_force(seed, block_elements, n_threads):
     assert_array_equal(order, np.arange(anchor.shape[0]))  # sorted by anchor
 
 
+def _search_cases():
+    """(name, Z, y, radius): random, clustered, ties on the boundary, duplicates."""
+    rng = np.random.default_rng(7)
+    cases = []
+    y = rng.integers(0, 5, size=400).astype(np.int64)
+    cases.append(("random", rng.normal(size=(400, 3)), y,
+                  rng.uniform(0.05, 1.0, size=400)))
+    centres = rng.normal(scale=6.0, size=(6, 4))
+    labels = rng.integers(0, 6, size=500)
+    Z = centres[labels] + rng.normal(scale=0.5, size=(500, 4))
+    flipped = np.where(rng.random(500) < 0.2, rng.integers(0, 6, size=500), labels)
+    cases.append(("clustered", Z, flipped.astype(np.int64),
+                  rng.uniform(0.1, 2.0, size=500)))
+    # Integer grid, integer radii: many pairs exactly on a boundary (d == r is
+    # out, d < r is in), computed exactly in any order.
+    grid = np.array([(a, b) for a in range(12) for b in range(12)], dtype=float)
+    cases.append(("ties", grid, (np.arange(144) % 3).astype(np.int64),
+                  rng.integers(1, 6, size=144).astype(float)))
+    base = rng.normal(size=(60, 2))
+    Z = np.concatenate((base, base, base[:30]))  # duplicate points
+    y = rng.integers(0, 3, size=150).astype(np.int64)
+    cases.append(("duplicates", Z, y, rng.uniform(0.0, 0.5, size=150)))
+    return cases
+
+
+@pytest.mark.parametrize("case", _search_cases(), ids=lambda case: case[0])
+@pytest.mark.parametrize("method", ["tree", "grouped"])
+@pytest.mark.parametrize("max_impostors", [None, 300])
+def test_tree_and_grouped_searches_equal_the_blocked_search(case, method,
+                                                            max_impostors):
+    _, Z, y, radius = case
+    Z = np.ascontiguousarray(Z)
+    expected = find_impostors(Z, y, radius, max_impostors, seed=5, method="blocked",
+                              block_elements=997)
+    got = find_impostors(Z, y, radius, max_impostors, seed=5, method=method)
+    assert_array_equal(got[0], expected[0])
+    assert_array_equal(got[1], expected[1])
+    assert got[2:] == expected[2:]
+    if max_impostors is None:
+        assert set(zip(got[0], got[1])) == _brute_force_impostors(Z, y, radius)
+
+
+def test_ties_on_the_boundary_are_left_out_by_every_search():
+    Z = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, 1.0]])
+    y = np.array([0, 1, 1], dtype=np.int64)
+    radius = np.array([25.0, 25.0, 1.0])  # |z0 - z1|^2 = 25: not inside
+    for method in ("blocked", "tree", "grouped"):
+        anchor, impostor, _, _ = find_impostors(Z, y, radius, method=method)
+        assert list(zip(anchor, impostor)) == [(0, 2)]
+
+
 @pytest.mark.parametrize("block_elements", [100, 2**22])
 def test_find_impostors_subsample_is_a_fixed_random_subset(block_elements):
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, size=120).astype(np.int64)
     Z = rng.normal(size=(120, 2))
-    members = class_members(y, 3)
     radius = np.full(120, 2.0)
-    all_anchor, all_impostor, _, n_all = find_impostors(Z, members, radius)
+    all_anchor, all_impostor, _, n_all = find_impostors(Z, y, radius)
     anchor, impostor, fraction, n_found = find_impostors(
-        Z, members, radius, max_impostors=500, seed=3, block_elements=block_elements
+        Z, y, radius, max_impostors=500, seed=3, block_elements=block_elements
     )
     assert n_found == n_all > 1500
-    # The largest fraction 2**-j that keeps at most 500 pairs: those whose key
-    # is in the lowest 2**-j of the range.
-    keys = pair_keys(all_anchor, all_impostor, 120, 3)
-    below = keys < np.uint64(2**64 * fraction)
-    assert below.sum() == anchor.shape[0] <= 500 < (keys < np.uint64(2**65 * fraction)
-                                                    ).sum()
+    # The largest fraction 2**-j that keeps at most 500 pairs: the pairs of the
+    # sample of level j.
+    halvings = int(round(-np.log2(fraction)))
+    hashes = sample_hashes(120, 3)
+    below = in_sample(all_anchor, all_impostor, hashes, halvings)
+    assert below.sum() == anchor.shape[0] <= 500 < in_sample(
+        all_anchor, all_impostor, hashes, halvings - 1).sum()
     assert_array_equal(anchor, all_anchor[below])
     assert_array_equal(impostor, all_impostor[below])
-    other = find_impostors(Z, members, radius, max_impostors=500, seed=4)
+    other = find_impostors(Z, y, radius, max_impostors=500, seed=4)
     assert set(zip(other[0], other[1])) != set(zip(anchor, impostor))
+    # Starting from a deeper level keeps a subset of the pairs.
+    deeper = find_impostors(Z, y, radius, max_impostors=500, seed=3,
+                            halvings=halvings + 1)
+    assert deeper[2] == fraction / 2
+    assert set(zip(deeper[0], deeper[1])) < set(zip(anchor, impostor))
 
 
-def test_pair_keys_are_spread_and_seeded():
-    anchor = np.repeat(np.arange(200, dtype=np.int64), 200)
-    impostor = np.tile(np.arange(200, dtype=np.int64), 200)
-    keys = pair_keys(anchor, impostor, 200, 0)
-    assert np.unique(keys).shape[0] == keys.shape[0]
-    # The kept quarter of smallest keys is spread evenly over the anchors.
-    kept = anchor[keys < np.quantile(keys, 0.25)]
-    assert np.bincount(kept, minlength=200).std() < 15
-    assert not np.array_equal(keys, pair_keys(anchor, impostor, 200, 1))
+def test_sample_levels_are_nested_and_spread():
+    n = 300
+    anchor = np.repeat(np.arange(n, dtype=np.int64), n)
+    impostor = np.tile(np.arange(n, dtype=np.int64), n)
+    hashes = sample_hashes(n, 0)
+    assert np.unique(hashes).shape[0] == n
+    previous = np.ones(n * n, dtype=bool)
+    for halvings in range(1, 5):
+        kept = in_sample(anchor, impostor, hashes, halvings)
+        assert not np.any(kept & ~previous)  # nested
+        assert abs(kept.mean() - 0.5**halvings) < 0.25 * 0.5**halvings
+        # Symmetric: (i, l) is kept with (l, i).
+        assert_array_equal(kept.reshape(n, n), kept.reshape(n, n).T)
+        previous = kept
+    counts = np.bincount(anchor[in_sample(anchor, impostor, hashes, 2)],
+                         minlength=n)
+    assert counts.std() < 0.3 * counts.mean()
+    assert not np.array_equal(hashes, sample_hashes(n, 1))
+
+
+def test_find_impostors_estimates_the_level_on_many_points():
+    rng = np.random.default_rng(0)
+    n = 30_000
+    Z = rng.normal(size=(n, 2))
+    y = rng.integers(0, 4, size=n).astype(np.int64)
+    radius = np.full(n, 0.05)
+    anchor, impostor, fraction, _ = find_impostors(Z, y, radius, max_impostors=20_000,
+                                                   seed=1)
+    assert 0 < anchor.shape[0] <= 20_000
+    hashes = sample_hashes(n, 1)
+    assert in_sample(anchor, impostor, hashes, int(round(-np.log2(fraction)))).all()
+    expected = find_impostors(Z, y, radius, seed=1, max_impostors=None)
+    kept = in_sample(expected[0], expected[1], hashes, int(round(-np.log2(fraction))))
+    assert_array_equal(anchor, expected[0][kept])
+    assert_array_equal(impostor, expected[1][kept])
 
 
 def test_objective_over_found_impostors_equals_the_full_objective():
@@ -153,7 +237,7 @@ def test_objective_over_found_impostors_equals_the_full_objective():
     Z = X @ components.T
     target_dists = ((Z[targets[0]] - Z[targets[1]]) ** 2).sum(1)
     radius = np.maximum.reduceat(target_dists, targets[2][:-1]) + 1.0
-    anchor, impostor, _, _ = find_impostors(Z, class_members(y, 3), radius)
+    anchor, impostor, _, _ = find_impostors(Z, y, radius)
     all_anchor, all_impostor = np.nonzero(y[:, None] != y[None, :])
     loss, grad = lmnn_loss_grad(components.ravel(), problem, anchor, impostor)
     expected = lmnn_loss_grad(components.ravel(), problem, all_anchor.astype(np.int64),
@@ -386,7 +470,7 @@ def test_lmnn_verbose_output(capsys):
                         "13 components, k=3.")
     assert re.fullmatch(
         rf"\[LMNN\] Converged after {model.n_iter_} iterations, objective "
-        r"\d\.\d{6}e[+-]\d\d, in \d+\.\d\ds\.", lines[1])
+        r"\d\.\d{6}e[+-]\d\d, \d+ impostor searches, in \d+\.\d\ds\.", lines[1])
     assert len(lines) == 2
     LMNN(random_state=0, verbose=2).fit(X, y)
     lines = capsys.readouterr().out.splitlines()
@@ -424,3 +508,65 @@ def test_objective_with_threads_equals_without():
     assert_allclose(got[0], expected[0], rtol=1e-12)
     assert_allclose(got[1], expected[1], rtol=1e-10, atol=1e-12)
     assert got[2] == expected[2]
+
+
+# ---------------------------------------------------------------------------------
+# Wide data: the fit works in the span of the data and of the starting L
+# ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_samples, n_features, n_components", [
+    (30, 50, None), (30, 50, 10), (80, 12, None),
+])
+def test_reduced_objective_is_the_full_objective(n_samples, n_features,
+                                                 n_components):
+    from skmetric._lmnn import _Reduced, _span_basis
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n_samples, n_features))
+    if n_features < n_samples:
+        X[:, -1] = X[:, 0] - 2.0 * X[:, 1]  # rank-deficient on purpose
+    X -= X.mean(axis=0)
+    y = rng.integers(0, 3, size=n_samples).astype(np.int64)
+    basis = _span_basis(X)
+    assert basis is not None
+    assert_allclose(basis.T @ basis, np.eye(basis.shape[1]), atol=1e-12)
+    assert_allclose(X @ basis @ basis.T, X, atol=1e-10)  # the span holds X
+    X_span = np.ascontiguousarray(X @ basis)
+    targets = find_target_neighbors(X, y, 3)
+    rows = n_components or n_features
+    start = rng.normal(size=(rows, n_features))
+    reduced = _Reduced(start, basis)
+    assert_allclose(reduced.expand(reduced.start), start, atol=1e-12)
+    full = LMNNProblem(X, *targets, _pull_scatter(X, targets), 0.5, True, y)
+    small = LMNNProblem(X_span, *targets, _pull_scatter(X_span, targets), 0.5, True, y)
+    anchor, impostor = (a.astype(np.int64) for a in np.nonzero(y[:, None] != y[None, :]))
+    inner = reduced.start + 0.1 * rng.normal(size=reduced.start.shape)
+    loss_small, grad_small = lmnn_loss_grad(inner.ravel(), small, anchor, impostor)
+    loss_full, grad_full = lmnn_loss_grad(reduced.expand(inner).ravel(), full, anchor,
+                                          impostor)
+    assert_allclose(loss_small, loss_full, rtol=1e-10)
+    # The full gradient lies in the reduced space, with the same norm.
+    grad_full = grad_full.reshape(rows, n_features)
+    left = np.eye(rows) if reduced.left is None else reduced.left
+    assert_allclose(left.T @ grad_full @ basis, grad_small.reshape(inner.shape),
+                    rtol=1e-8, atol=1e-12)
+    assert_allclose(np.linalg.norm(grad_full), np.linalg.norm(grad_small),
+                    rtol=1e-8)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lmnn_on_wide_data_ignores_directions_outside_the_data():
+    # n < d: the learned map on the span of the data is the same whether or not
+    # the data carry extra all-zero features.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 60))
+    y = np.repeat(np.arange(4), 10)
+    X[:, 0] += 2.0 * y
+    padded = np.hstack((X, np.zeros((40, 30))))
+    model = LMNN(random_state=0, init="identity", max_iter=40).fit(X, y)
+    wide = LMNN(random_state=0, init="identity", max_iter=40).fit(padded, y)
+    assert_allclose(wide.transform(padded)[:, :60], model.transform(X), atol=1e-6)
+    # The components on the zero features stay those of the starting identity.
+    assert_allclose(wide.components_[60:, 60:],
+                    np.eye(30) * wide.components_[60, 60], atol=1e-12)

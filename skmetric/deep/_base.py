@@ -17,9 +17,9 @@ from sklearn.base import (
 )
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from .._base import VerbosePrinter, warn_not_converged
+from .._threads import N_JOBS_CONSTRAINT, N_JOBS_DOC, thread_limits
 from .._validation import (
     Interval,
     StrOptions,
@@ -93,6 +93,7 @@ SHARED_PARAMETER_CONSTRAINTS = {
     "warm_start": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
+    "n_jobs": N_JOBS_CONSTRAINT,
 }
 
 
@@ -193,7 +194,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         printer = self._printer(validation is not None)
         printer.start(self._start_message(data, train, validation))
         max_iter = 1 if partial else self.max_iter
-        with threadpool_limits(limits=_TRAINING_BLAS_THREADS, user_api="blas"):
+        with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS):
             params = self._initial_parameters(train.X, rng, continuing)
             history = self._run_epochs(params, train, validation, max_iter, rng,
                                        printer)

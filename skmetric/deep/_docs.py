@@ -1,5 +1,7 @@
 """Docstring prose shared by the deep embedding estimators."""
 
+from .._threads import N_JOBS_DOC
+
 # Docstring prose shared by both estimators, spliced in where a class docstring
 # says %(network_parameters)s, %(training_parameters)s or %(attributes)s.
 SHARED_DOCS = {
@@ -81,7 +83,8 @@ SHARED_DOCS = {
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
         epoch: mean batch loss, fraction of active pairs or triplets (non-zero
-        loss among those selected), validation score, elapsed seconds.""",
+        loss among those selected), validation score, elapsed seconds.
+""" + N_JOBS_DOC,
     "attributes": """\
     coefs_ : list of ndarray of shape (n_layer_inputs, n_layer_outputs)
         Weight matrix of every layer, input layer first.

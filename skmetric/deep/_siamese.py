@@ -126,6 +126,7 @@ class DeepSiamese(DeepEmbeddingBase):
         warm_start=False,
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.margin = margin
@@ -149,6 +150,7 @@ class DeepSiamese(DeepEmbeddingBase):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
         """Train the network from class labels.

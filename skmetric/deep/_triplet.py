@@ -177,6 +177,7 @@ class DeepTriplet(DeepEmbeddingBase):
         warm_start=False,
         random_state=None,
         verbose=0,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.margin = margin
@@ -201,6 +202,7 @@ class DeepTriplet(DeepEmbeddingBase):
         self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
+        self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
         """Train the network from class labels.

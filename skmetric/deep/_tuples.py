@@ -179,6 +179,7 @@ default=None
         skip="pca",
         warm_start=False,
         preprocessor=None,
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -200,6 +201,7 @@ default=None
         self.skip = skip
         self.warm_start = warm_start
         self.preprocessor = preprocessor
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -343,6 +345,7 @@ default=None
         skip="pca",
         warm_start=False,
         preprocessor=None,
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -365,6 +368,7 @@ default=None
         self.skip = skip
         self.warm_start = warm_start
         self.preprocessor = preprocessor
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 

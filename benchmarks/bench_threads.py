@@ -1,0 +1,124 @@
+"""One core against all cores: fit times side by side, alternating, medians.
+
+Each case is fitted ``--repeats`` times with ``n_jobs=1`` and with ``n_jobs=-1``,
+in alternating order (1, all, all, 1, 1, all, ...) in one process after a warm-up
+fit, so that the two see the same machine load on average; the table gives the
+median of each and their ratio (the speed-up of all cores), and the load average
+before and after. Targets: a speed-up >= 1.7 on 2 cores for LMNN at n >= 10k and
+for DeepTriplet on usps, and never below 1 on iris-size data. The models of the
+two settings are compared too (LMNN promises them bit-identical).
+
+Cases:
+
+- ``lmnn_iris``: iris, standardised, ``LMNN(random_state=0)``;
+- ``lmnn_10k`` / ``lmnn_20k``: ``make_classification(n, 50 features, 20
+  informative, 10 classes, one cluster per class, random_state=0)``,
+  ``LMNN(random_state=0, max_iter=--lmnn-max-iter)``;
+- ``deeptriplet_usps``: usps (all rows), standardised, ``DeepTriplet(
+  random_state=0, max_iter=--deep-epochs)``.
+
+    python -m benchmarks.bench_threads [--cases lmnn_iris,lmnn_10k,deeptriplet_usps]
+        [--repeats 3] [--lmnn-max-iter 100] [--deep-epochs 5]
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+import warnings
+
+import numpy as np
+
+CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "deeptriplet_usps")
+
+
+def _case(name, args):
+    """``(make_estimator(n_jobs), X, y)`` of a case."""
+    from sklearn.preprocessing import StandardScaler
+
+    from skmetric import LMNN
+    from skmetric.deep import DeepTriplet
+
+    if name == "lmnn_iris":
+        from sklearn.datasets import load_iris
+
+        X, y = load_iris(return_X_y=True)
+        return (lambda n_jobs: LMNN(random_state=0, n_jobs=n_jobs),
+                StandardScaler().fit_transform(X), y)
+    if name.startswith("lmnn_"):
+        from sklearn.datasets import make_classification
+
+        n = {"lmnn_10k": 10_000, "lmnn_20k": 20_000}[name]
+        X, y = make_classification(
+            n_samples=n, n_features=50, n_informative=20, n_redundant=0,
+            n_classes=10, n_clusters_per_class=1, random_state=0,
+        )
+        return (lambda n_jobs: LMNN(random_state=0, max_iter=args.lmnn_max_iter,
+                                    n_jobs=n_jobs), X, y)
+    if name == "deeptriplet_usps":
+        from benchmarks._data import load_dataset
+
+        data = load_dataset("usps")
+        return (lambda n_jobs: DeepTriplet(random_state=0, max_iter=args.deep_epochs,
+                                           n_jobs=n_jobs),
+                StandardScaler().fit_transform(data.X), data.y)
+    raise ValueError(name)
+
+
+def _fit_seconds(make, n_jobs, X, y):
+    model = make(n_jobs)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short fits; convergence is not the point
+        model.fit(X, y)
+    return time.perf_counter() - start, model
+
+
+def _same_model(a, b):
+    if hasattr(a, "components_"):
+        return "identical" if np.array_equal(a.components_, b.components_) else (
+            f"max diff {np.abs(a.components_ - b.components_).max():.1e}")
+    diff = max(np.abs(p - q).max() for p, q in zip(a.coefs_, b.coefs_))
+    return "identical" if diff == 0 else f"max diff {diff:.1e}"
+
+
+def run(name, args):
+    make, X, y = _case(name, args)
+    _fit_seconds(make, 1, X[:300], y[:300])  # compile, warm up
+    times = {1: [], -1: []}
+    models = {}
+    for repeat in range(args.repeats):
+        order = (1, -1) if repeat % 2 == 0 else (-1, 1)
+        for n_jobs in order:
+            seconds, models[n_jobs] = _fit_seconds(make, n_jobs, X, y)
+            times[n_jobs].append(seconds)
+            print(f"[bench_threads] {name} n_jobs={n_jobs}: {seconds:.2f} s",
+                  file=sys.stderr, flush=True)
+    one, every = statistics.median(times[1]), statistics.median(times[-1])
+    return {"case": name, "n": X.shape[0], "one": one, "all": every,
+            "speedup": one / every, "model": _same_model(models[1], models[-1])}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default="lmnn_iris,lmnn_10k,deeptriplet_usps")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--lmnn-max-iter", type=int, default=100)
+    parser.add_argument("--deep-epochs", type=int, default=5)
+    args = parser.parse_args(argv)
+    from skmetric._threads import effective_n_threads
+
+    print(f"cores used by n_jobs=-1: {effective_n_threads(-1)}; load average "
+          f"before: {os.getloadavg()}")
+    rows = [run(name, args) for name in args.cases.split(",")]
+    print("\n| case | n | n_jobs=1 (s) | n_jobs=-1 (s) | speed-up | models |")
+    print("| --- | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        print(f"| {r['case']} | {r['n']} | {r['one']:.2f} | {r['all']:.2f} | "
+              f"{r['speedup']:.2f} | {r['model']} |")
+    print(f"\nload average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
