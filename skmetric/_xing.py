@@ -145,7 +145,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     >>> model = make_pipeline(StandardScaler(), MahalanobisXing(random_state=0),
     ...                       KNeighborsClassifier(n_neighbors=3))
     >>> print(round(cross_val_score(model, X, y, cv=5).mean(), 3))
-    0.98
+    0.973
     """
 
     _parameter_constraints = {
