@@ -100,6 +100,8 @@ def similar_whitening(X, similar_pairs):
     # Only X @ P is determined; among the maps giving it, keep the one inside the
     # row space of X (in the units of X), so M has no part along directions the
     # data never take, whatever the relative scales of collinear features.
+    if B.shape[1] == B.shape[0]:
+        return P  # the data span every direction
     rows, _ = np.linalg.qr(B * spread[:, None] ** 2)
     return rows @ (rows.T @ P)
 
@@ -462,15 +464,21 @@ def solve_diagonal(X, similar_pairs, dissimilar_pairs, *, max_iter, tol, printer
 def components_from_factor(factor, n_components):
     """Rows ``sqrt(lambda_k) v_k`` of ``M = C^T C`` for its leading eigenpairs.
 
-    Through a thin SVD of C (k, d), O(k^2 d), instead of an eigen-decomposition of
-    the d x d matrix M. Rows beyond the rank of C are zero.
+    Through the eigen-decomposition of the small ``C C^T`` (k, k): with
+    ``C C^T = U diag(lambda) U^T``, M has the eigenvalues lambda and the
+    eigenvectors ``C^T U / sqrt(lambda)``. O(k^2 d) instead of the O(d^3) of
+    decomposing M. Rows beyond the rank of C are zero.
     """
     k, d = factor.shape
     n_components = d if n_components is None else n_components
-    _, singular, vt = np.linalg.svd(factor, full_matrices=False)
-    rank = min(n_components, singular.shape[0])
+    values, vectors = np.linalg.eigh(factor @ factor.T)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    keep = values > max(k, d) * np.finfo(float).eps * max(values[0], 0.0)
+    values = values[keep]
+    directions = (factor.T @ vectors[:, keep]) / np.sqrt(values)
+    rank = min(n_components, values.shape[0])
     components = np.zeros((n_components, d))
-    components[:rank] = components_from_eigh(singular**2, vt.T, rank)
+    components[:rank] = components_from_eigh(values, directions, rank)
     return components
 
 
