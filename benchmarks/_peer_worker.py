@@ -114,6 +114,33 @@ def _metric_learn_mmc(params):
     return _fit_transformer(estimator), metadata.version("metric-learn")
 
 
+@register("metric_learn.MMC_pairs", env="legacy", defaults={"random_state": 0})
+def _metric_learn_mmc_pairs(params):
+    """metric-learn's ``MMC`` (Xing et al. 2002) on every pair of a labelled subset.
+
+    Side information as in Xing's clustering experiments: rows with ``y >= 0``
+    form the subset; every pair inside it is a constraint, similar when both
+    labels agree; rows with ``y = -1`` are unlabelled and only transformed.
+    Accepts its constructor arguments: ``max_iter``, ``max_proj``, ``tol``,
+    ``init``, ``diagonal``, ``diagonal_c``, ``verbose``, ``random_state``.
+    """
+    import metric_learn
+
+    def fit(X, y):
+        labelled = np.flatnonzero(y >= 0)
+        left, right = np.triu_indices(labelled.shape[0], k=1)
+        pairs = np.column_stack((labelled[left], labelled[right]))
+        same = np.where(y[pairs[:, 0]] == y[pairs[:, 1]], 1, -1)
+        estimator = metric_learn.MMC(**params)
+        estimator.fit(X[pairs], same)
+        extra = {"n_iter": getattr(estimator, "n_iter_", None)}
+        if X.shape[1] <= 100:
+            extra["metric"] = estimator.get_mahalanobis_matrix().tolist()
+        return estimator.transform, extra
+
+    return fit, metadata.version("metric-learn")
+
+
 @register("metric_learn.LMNN", env="legacy", defaults={"random_state": 0})
 def _metric_learn_lmnn(params):
     """metric-learn's ``LMNN`` (gradient descent with an adaptive step).

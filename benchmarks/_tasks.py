@@ -236,3 +236,23 @@ def register_external(task):
     """Add an :class:`ExternalTask` to :data:`TASKS` (the runner calls it)."""
     TASKS[task.name] = task
     return task
+
+
+def _clustering_task():
+    # Imported here: bench_clustering is also a script of its own.
+    from benchmarks.bench_clustering import clustering_records, clustering_table
+
+    return ExternalTask(
+        "clustering", "Clustering with side information",
+        run=lambda quick, peers, timeout: clustering_records(
+            quick=quick, peers=peers, timeout=timeout),
+        table=clustering_table, metric="pairwise_accuracy", baseline="euclidean",
+        protocol="K-means with side information (Xing et al. 2002): K-means with "
+        "n_clusters = number of classes on all points, Euclidean or in the metric "
+        "learned from every pair inside a random 10% ('little') or 30% ('much') of "
+        "the points, on raw and on standardised features, 5 repetitions; score: "
+        "pairwise accuracy, same-class and different-class pairs weighing 1/2 each "
+        "(details: python -m benchmarks.bench_clustering).")
+
+
+register_external(_clustering_task())

@@ -3,9 +3,12 @@
 Protocol: 5 stratified 70/30 splits (seed 0), ``StandardScaler`` fit on the training
 part, kNN with k = 3 on the transformed data. metric-learn runs in its own env
 (``python -m benchmarks.setup_peers --envs legacy``) as a subprocess, with the same
-number of constraints (``20 * n_classes**2`` similar and as many dissimilar pairs,
-its default and skmetric's). Prints one markdown table per dataset and a summary of
-the targets; ``--quick`` runs a seconds-long smoke version.
+number of constraints as skmetric's default (``default_n_constraints``: similar
+pairs and as many dissimilar pairs). Prints one markdown table per dataset, Xing's
+objectives reached by each solver, whether the default fit is well posed (the rank
+of the similar-pair scatter against the rank of the data it is learned from) and
+the majority-class rate, and a summary of the targets; ``--quick`` runs a
+seconds-long smoke version.
 
     python -m benchmarks.bench_xing [--quick] [--datasets iris,wine] [--no-peers]
         [--save PATH]
@@ -26,7 +29,8 @@ from benchmarks._harness import (
     summarize,
 )
 from skmetric import MahalanobisXing
-from skmetric._xing import sample_label_pairs
+from skmetric._xing import default_n_constraints, sample_label_pairs
+from skmetric._xing_solver import _orthonormal_span, similar_whitening
 
 DATASETS = (
     "iris",
@@ -43,9 +47,9 @@ DATASETS = (
 PEER = "metric_learn.MMC_Supervised"
 
 
-def methods(n_classes):
+def methods(n_samples, n_features, n_classes):
     """(label, skmetric factory or None, peer params or None) for every method."""
-    n_constraints = 20 * n_classes**2
+    n_constraints = default_n_constraints(n_samples, n_features, n_classes)
     return [
         ("euclidean", lambda: None, None),
         ("skmetric Xing full", lambda: MahalanobisXing(random_state=0), None),
@@ -68,14 +72,15 @@ def methods(n_classes):
 
 
 def xing_objectives(X, y, metric):
-    """Xing's two objectives of a learned M, on fresh pairs (seed 12345).
+    """Xing's two objectives of a learned M, on fresh pairs (seed 12345, as many as
+    skmetric's default).
 
     Full form: ``sum_D |.|_M`` after scaling M onto ``sum_S |.|_M^2 = 1`` (higher is
     better). Diagonal form: ``sum_S |.|_w^2 - log sum_D |.|_w`` of the diagonal w at
     its best scale (lower is better). Both are scale-free, so any two solvers'
     matrices compare.
     """
-    n_pairs = 20 * (int(y.max()) + 1) ** 2
+    n_pairs = default_n_constraints(*X.shape, int(y.max()) + 1)
     similar, dissimilar = sample_label_pairs(y, n_pairs, np.random.RandomState(12345))
     ds = X[similar[:, 0]] - X[similar[:, 1]]
     dd = X[dissimilar[:, 0]] - X[dissimilar[:, 1]]
@@ -127,13 +132,42 @@ def objective_lines(dataset, split, records):
     return lines
 
 
+def well_posed_line(dataset, split):
+    """Rank of the data and of the default similar pairs' scatter on the first split.
+
+    The full metric is learned in the span of the similar-pair differences; the
+    default fit is well posed when that span is the whole within-class span of the
+    data (at most ``min(rank, n_train - n_classes)``).
+    """
+    train, test = split
+    X_train, _ = scaled(dataset.X[train], dataset.X[test])
+    y_train = dataset.y[train]
+    n_pairs = default_n_constraints(*X_train.shape, dataset.n_classes)
+    similar, dissimilar = sample_label_pairs(y_train, n_pairs, np.random.RandomState(0))
+    used = np.unique(np.concatenate((similar.ravel(), dissimilar.ravel())))
+    rows = X_train[used] - X_train[used].mean(axis=0)
+    remap = np.full(X_train.shape[0], -1)
+    remap[used] = np.arange(used.shape[0])
+    data_rank = _orthonormal_span(rows / np.maximum(rows.std(axis=0), 1e-300))[0].shape[1]
+    learned = similar_whitening(rows, remap[similar]).shape[1]
+    majority = np.bincount(dataset.y[test]).max() / len(test)
+    return (
+        f"{dataset.name} default fit: {n_pairs} pairs of each kind; similar-pair "
+        f"scatter of rank {learned} in data of rank {data_rank} "
+        f"(within-class bound {min(data_rank, len(used) - dataset.n_classes)}); "
+        f"majority-class rate {majority:.4f}"
+    )
+
+
 def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
     dataset = load_dataset(name)
     splits = make_splits(
         dataset, n_splits=n_splits, seed=0, use_predefined=False, max_train=max_train
     )
     records = []
-    for label, factory, peer_params in methods(dataset.n_classes):
+    n_train = len(splits[0][0])
+    for label, factory, peer_params in methods(n_train, dataset.n_features,
+                                               dataset.n_classes):
         if factory is not None:
             records += evaluate_estimator(
                 factory, dataset, splits, 3, method=label, warmup=True
@@ -142,7 +176,8 @@ def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
             records += evaluate_peer(
                 PEER, peer_params, dataset, splits, 3, method=label, timeout=timeout
             )
-    return records, objective_lines(dataset, splits[0], records)
+    lines = [well_posed_line(dataset, splits[0])]
+    return records, lines + objective_lines(dataset, splits[0], records)
 
 
 def target_summary(rows):

@@ -1,32 +1,27 @@
 """MahalanobisXing: Xing, Ng, Jordan & Russell (NIPS 2002)."""
 
 from numbers import Integral, Real
-from types import SimpleNamespace
 
 import numpy as np
-import scipy.linalg
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
-from ._init import components_from_eigh, symmetric_eigh
-from ._kernels import pair_sq_diffs, pair_sq_dists, weighted_outer_sum
+from ._kernels import pair_sq_dists
 from ._threads import N_JOBS_CONSTRAINT, thread_limits
 from ._validation import (
     Interval,
     check_params,
     check_X_y_classes,
 )
+from ._xing_solver import (
+    _pair_columns,
+    components_from_factor,
+    components_from_weights,
+    solve_diagonal,
+    solve_full,
+)
 
-# Relative ridge added to the similar-pair scatter: it keeps the problem bounded
-# when a direction has no spread within the similar pairs, and drives the weight of
-# features that carry nothing at all to zero.
-_RIDGE = 1e-8
-# Ascent step of the full solver, relative to the norm of M: accepted steps grow it
-# by _STEP_GROW, rejected ones halve it; below _STEP_MIN no ascent is left.
-_STEP_INIT = 0.1
-_STEP_GROW = 1.5
-_STEP_MIN = 1e-10
 # Upper bound on the number of pairs of each kind: fit memory grows by about 220
 # bytes a pair (24 * n_features more for the diagonal form), so that a huge
 # n_constraints, or the default with thousands of classes, cannot exhaust memory.
@@ -51,25 +46,31 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         Dimension of the embedding: ``components_`` keeps the leading
         ``n_components`` eigen-directions of M. None keeps all ``n_features``.
     diagonal : bool, default=False
-        Learn a diagonal M (a weight per feature) with Newton's method instead of
-        a full M with projected gradient ascent.
+        Learn a diagonal M (a weight per feature) instead of a full M.
     n_constraints : int, default=None
         With class labels: the number of similar pairs sampled, and also the
-        number of dissimilar pairs. None uses ``min(20 * n_classes ** 2,
-        10**6)``; at most ``10**6``, since fit memory grows with it (about 220
-        bytes a pair, plus ``24 * n_features`` with ``diagonal=True``).
+        number of dissimilar pairs. None uses ``max(20 * n_classes ** 2,
+        2 * n_features, 2 * n_samples)``, at most ``10**6``: it grows with the
+        problem so that the similar pairs span the within-class spread of the
+        data and the default fit is well posed. At most ``10**6``, since fit
+        memory grows with it (about 220 bytes a pair, plus ``24 * n_features``
+        with ``diagonal=True``).
     max_iter : int, default=1000
-        Maximum number of ascent (full) or Newton (diagonal) iterations.
+        Maximum number of L-BFGS (full) or Newton (diagonal) iterations.
     tol : float, default=1e-5
-        Convergence tolerance, relative to the objective. Full M: the fit stops
-        when the duality gap (an upper bound on how far the objective is from
-        its maximum) falls below ``tol`` times the objective. Diagonal M: when
-        a Newton step improves the objective by less than ``tol``.
+        Convergence tolerance of a first-order optimality certificate, relative
+        in both forms. Full M: the duality gap (an upper bound on how far the
+        objective is from its maximum) at most ``tol`` times the objective.
+        Diagonal M: every entry of the projected gradient (the KKT residual of
+        ``w >= 0``) at most ``tol`` in units of the gradient of the similar-pair
+        term, that is with each weight measured against its feature's
+        similar-pair spread. Otherwise a ``ConvergenceWarning`` is emitted.
     random_state : int, RandomState instance or None, default=None
         Seeds the sampling of pairs from class labels.
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
-        iteration (objective, step, elapsed seconds).
+        iteration (objective, largest gradient entry or KKT residual, elapsed
+        seconds).
     n_jobs : int, default=None
         Threads of the fit (BLAS and skmetric's own parallel loops together).
         None uses every core the surroundings allow: the cores of the machine,
@@ -93,7 +94,6 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    MahalanobisXingPairs : The same metric learned from labelled pairs.
     LMNN : Large margin nearest neighbour metric learning.
     sklearn.neighbors.NeighborhoodComponentsAnalysis : NCA.
 
@@ -103,28 +103,39 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
 
     .. math::
         \\max_{M \\succeq 0} \\sum_{(i,j) \\in D} \\|x_i - x_j\\|_M
-        \\quad \\text{s.t.} \\quad \\sum_{(i,j) \\in S} \\|x_i - x_j\\|_M^2 \\le 1
+        \\quad \\text{s.t.} \\quad \\sum_{(i,j) \\in S} \\|x_i - x_j\\|_M^2 \\le 1.
 
-    by projected gradient ascent. In coordinates whitened by the Cholesky factor
-    of the similar-pair scatter (where the constraint reads ``trace(M) <= 1``),
-    the objective's gradient is projected orthogonally to the constraint's
-    gradient, a step is taken, and the result is projected onto the
-    intersection of the constraint's half-space and the PSD cone, exactly and in
-    one eigen-decomposition: the eigenvalues are clipped at zero and projected
-    onto the simplex, the point that iterated projections onto the two sets
-    approach. The objective grows with the scale of M, so the optimum lies on the
-    constraint's boundary and the iterates stay there. The step grows after an
-    improving step and halves otherwise; the fit stops when the duality gap
-    ``lambda_max(G) - <G, M>`` (G the gradient) certifies the objective within
-    ``tol`` of its maximum. The diagonal form minimises the equivalent unconstrained convex problem
-    :math:`\\sum_S \\|\\cdot\\|_w^2 - \\log \\sum_D \\|\\cdot\\|_w` over ``w >= 0``
-    by projected Newton steps with an Armijo line search on that same objective.
+    The problem does not change under an invertible linear map of the data
+    (M absorbs it), so the solution does not depend on the units or the scaling
+    of the features. It is solved in whitened coordinates, where the
+    similar-pair scatter is the identity, through the equivalent form
+    :math:`\\min \\|L\\|_F^2 - \\log \\sum_D \\|L (x_i - x_j)\\|`, convex in
+    M = L^T L, minimised over a square factor L by L-BFGS; convergence is claimed when the duality gap
+    ``lambda_max(G) - <G, M>`` (G the gradient of the objective) certifies the
+    objective within ``tol`` of its maximum.
 
-    Distances use internally rescaled data (centred, divided by its largest
-    magnitude), so the fit is the same for data of any scale; ``components_``
-    applies to the data as given. Cost per iteration: O(m d + n_p d^2 + d^3) for
-    m pairs over n_p distinct rows in d dimensions (one eigen-decomposition per
-    trial step and one for the gap); diagonal: O(m d + d^3).
+    When the similar pairs do not vary along some direction of the data (fewer
+    similar pairs than features, or fewer samples than features), the problem
+    is unbounded along it: no finite M is optimal, and a small ridge would set
+    the answer. Both forms then learn M in the span of the similar-pair
+    differences, measured in the data's own coordinates (the rows the pairs use,
+    whitened): a difference orthogonal to that span, in the data's inner
+    product, has length zero; a feature on which every similar pair agrees gets
+    weight zero in the diagonal form. When n_samples < n_features, all the work
+    happens in that span, of dimension below n_samples, so wide data cost about
+    as much as square data.
+
+    The diagonal form minimises the equivalent convex problem
+    :math:`\\sum_S \\|\\cdot\\|_w^2 - \\log \\sum_D \\|\\cdot\\|_w` over ``w >= 0``,
+    invariant to a rescaling of each feature, by projected Newton steps with
+    Levenberg-Marquardt damping (the Hessian is singular when there are fewer
+    dissimilar pairs than features) and an Armijo search along the projection
+    arc; beyond 300 features the Newton system is solved by conjugate gradients.
+
+    Cost: O(n_p d min(n_p, d)) once, for n_p distinct rows in the pairs and d
+    features, then per iteration O(m k r + n_p k r) for m pairs, the span's
+    dimension k and the rank r of M (full), or O(m d + d^3) (diagonal; O(m d)
+    per conjugate-gradient step beyond 300 features).
 
     References
     ----------
@@ -143,7 +154,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
     >>> model = make_pipeline(StandardScaler(), MahalanobisXing(random_state=0),
     ...                       KNeighborsClassifier(n_neighbors=3))
     >>> print(round(cross_val_score(model, X, y, cv=5).mean(), 3))
-    0.98
+    0.973
     """
 
     _parameter_constraints = {
@@ -205,7 +216,7 @@ class MahalanobisXing(MahalanobisMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         X, y_encoded, _ = check_X_y_classes(self, X, y)
         n_classes = int(y_encoded.max()) + 1
-        n_pairs = self.n_constraints or min(20 * n_classes**2, _MAX_CONSTRAINTS)
+        n_pairs = self.n_constraints or default_n_constraints(*X.shape, n_classes)
         similar_pairs, dissimilar_pairs = sample_label_pairs(y_encoded, n_pairs, rng)
         return fit_xing(self, X, similar_pairs, dissimilar_pairs)
 
@@ -214,8 +225,9 @@ def fit_xing(estimator, X, similar_pairs, dissimilar_pairs):
     """Fit ``estimator`` (with Xing's parameters) on pairs of rows of checked X.
 
     Shared by :class:`MahalanobisXing` and :class:`MahalanobisXingPairs`: checks
-    ``n_components``, prints, solves, sets ``components_`` and ``n_iter_`` and
-    warns when the solver did not converge. Returns the estimator.
+    ``n_components``, solves under the thread policy, sets ``components_`` and
+    ``n_iter_`` and warns when the solver did not converge. Returns the
+    estimator.
     """
     n_features = X.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
@@ -224,67 +236,90 @@ def fit_xing(estimator, X, similar_pairs, dissimilar_pairs):
             f"features, {n_features}."
         )
     printer = VerbosePrinter(
-        estimator, [("Iteration", "d"), ("Objective", ".6e"), ("Step", ".2e"),
+        estimator, [("Iteration", "d"), ("Objective", ".6e"), ("Residual", ".2e"),
                     ("Time(s)", ".2f")]
     )
-    printer.start(
-        f"Fitting a {'diagonal' if estimator.diagonal else 'full'} metric on "
-        f"{X.shape[0]} samples, {n_features} features, "
-        f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
-    )
     with thread_limits(estimator.n_jobs):
-        components, objective, n_iter, converged = solve_xing(
+        components, _, n_iter, converged = solve_xing(
             X, similar_pairs, dissimilar_pairs, diagonal=estimator.diagonal,
             n_components=estimator.n_components, max_iter=estimator.max_iter,
             tol=estimator.tol, printer=printer,
         )
     estimator.components_ = components
     estimator.n_iter_ = n_iter
-    printer.summary(
-        f"{'Converged' if converged else 'Stopped'} after {n_iter} iterations, "
-        f"objective {objective:.6e},"
-    )
     if not converged:
         warn_not_converged(estimator, estimator.max_iter)
     return estimator
 
 
+def default_n_constraints(n_samples, n_features, n_classes):
+    """Pairs of each kind sampled from labels when ``n_constraints=None``.
+
+    ``max(20 n_classes^2, 2 n_features, 2 n_samples)``, at most ``10**6``: enough
+    similar pairs for their scatter to reach the rank of the within-class spread
+    (at most ``min(n_features, n_samples - n_classes)``), and every sample in a few
+    pairs of each kind on average.
+    """
+    wanted = max(20 * n_classes**2, 2 * n_features, 2 * n_samples)
+    return min(wanted, _MAX_CONSTRAINTS)
+
+
 def solve_xing(X, similar_pairs, dissimilar_pairs, *, diagonal, n_components,
                max_iter, tol, printer):
-    """Xing's metric from pairs of rows of X: the one solver of both estimators.
+    """Solve Xing's problem on explicit pairs of rows of X.
 
     Parameters
     ----------
-    X : ndarray of shape (n_samples, n_features), float64
-    similar_pairs, dissimilar_pairs : ndarray of shape (n_pairs, 2), int64
-        Row indices into X.
+    X : ndarray of shape (n_samples, n_features), float64 C-contiguous
+    similar_pairs, dissimilar_pairs : ndarray of shape (m, 2), int64 C-contiguous
+        Row indices into X, already validated.
     diagonal : bool
+        Learn a diagonal M instead of a full one.
     n_components : int or None
+        Rows of the returned components (leading directions of M); None keeps
+        ``n_features``.
     max_iter : int
     tol : float
+        Relative tolerance of the optimality certificate (see MahalanobisXing).
     printer : VerbosePrinter
+        Prints the start line, one line per iteration and the summary.
 
     Returns
     -------
     components : ndarray of shape (n_components, n_features)
-        L with ``L^T L = M``, for X as given.
+        L with ``M = L^T L``, for X as given.
     objective : float
+        Full M: ``sum_D |.|_M`` with ``sum_S |.|_M^2 = 1`` (higher is better).
+        Diagonal M: the minimum of ``sum_S |.|_w^2 - log sum_D |.|_w``.
+        Both are invariant to the scale of X.
     n_iter : int
     converged : bool
+        Whether the first-order optimality certificate holds within ``tol``.
     """
+    n_samples, n_features = X.shape
     X_used, similar_pairs, dissimilar_pairs, scale = _rescaled_rows(
         X, similar_pairs, dissimilar_pairs
     )
     _check_pairs_informative(X_used, similar_pairs, dissimilar_pairs)
-    solver = _solve_diagonal if diagonal else _solve_full
-    params = SimpleNamespace(max_iter=max_iter, tol=tol)
-    metric_matrix, objective, n_iter, converged = solver(
-        X_used, similar_pairs, dissimilar_pairs, params, printer
+    printer.start(
+        f"Fitting a {'diagonal' if diagonal else 'full'} metric on "
+        f"{n_samples} samples, {n_features} features, "
+        f"{len(similar_pairs)} similar and {len(dissimilar_pairs)} dissimilar pairs."
     )
-    values, vectors = symmetric_eigh(metric_matrix)
-    components = components_from_eigh(values, vectors, n_components)
-    components /= scale
-    return components, objective, n_iter, converged
+    solver = solve_diagonal if diagonal else solve_full
+    solution, objective, n_iter, converged = solver(
+        X_used, similar_pairs, dissimilar_pairs, max_iter=max_iter, tol=tol,
+        printer=printer,
+    )
+    if diagonal:
+        components = components_from_weights(solution, n_components)
+    else:
+        components = components_from_factor(solution, n_components)
+    printer.summary(
+        f"{'Converged' if converged else 'Stopped'} after {n_iter} iterations, "
+        f"objective {objective:.6e},"
+    )
+    return components / scale, objective, n_iter, converged
 
 
 def sample_label_pairs(y, n_pairs, rng):
@@ -352,241 +387,8 @@ def _rescaled_rows(X, similar_pairs, dissimilar_pairs):
 
 def _check_pairs_informative(X, similar_pairs, dissimilar_pairs):
     for kind, pairs in (("dissimilar", dissimilar_pairs), ("similar", similar_pairs)):
-        if not np.any(pair_sq_dists(X, pairs[:, 0], pairs[:, 1]) > 0.0):
+        if not np.any(pair_sq_dists(X, *_pair_columns(pairs)) > 0.0):
             raise ValueError(
                 f"every {kind} pair joins two identical rows, so the problem has no "
                 "solution; give pairs of distinct points."
             )
-
-
-# ---------------------------------------------------------------------------------
-# Full M: projected gradient ascent
-# ---------------------------------------------------------------------------------
-
-
-def full_objective_grad(X, dissimilar_pairs, components):
-    """Objective ``g = sum_D |L (x_i - x_j)|`` and its gradient in M = L^T L.
-
-    ``dg/dM = sum_D (x_i - x_j)(x_i - x_j)^T / (2 |L (x_i - x_j)|)``; pairs at zero
-    distance contribute the zero subgradient.
-
-    Returns
-    -------
-    objective : float
-    gradient : ndarray of shape (d, d)
-    """
-    left, right = dissimilar_pairs[:, 0], dissimilar_pairs[:, 1]
-    dists = np.sqrt(pair_sq_dists(np.ascontiguousarray(X @ components.T), left, right))
-    safe = np.where(dists > 0.0, dists, 1.0)
-    weights = np.where(dists > 0.0, 0.5 / safe, 0.0)
-    return dists.sum(), weighted_outer_sum(X, left, right, weights)
-
-
-def similar_scatter(X, similar_pairs):
-    """Constraint matrix ``S = sum_S (x_i - x_j)(x_i - x_j)^T`` plus a tiny ridge."""
-    n_similar = similar_pairs.shape[0]
-    scatter = weighted_outer_sum(
-        X, similar_pairs[:, 0], similar_pairs[:, 1], np.ones(n_similar)
-    )
-    ridge = _RIDGE * np.trace(scatter) / scatter.shape[0]
-    return scatter + ridge * np.eye(scatter.shape[0])
-
-
-def whitening_factor(scatter):
-    """Lower Cholesky factor C of the (positive definite) similar-pair scatter.
-
-    With ``X_w = X C^{-T}`` the similar-pair scatter of X_w is the identity, and
-    ``<S, M> = trace(C^T M C)``. The ridge is raised if rounding makes S
-    indefinite.
-    """
-    ridge = _RIDGE * max(np.trace(scatter), 1e-300) / scatter.shape[0]
-    for _ in range(20):
-        try:
-            return np.linalg.cholesky(scatter)
-        except np.linalg.LinAlgError:
-            scatter = scatter + ridge * np.eye(scatter.shape[0])
-            ridge *= 10.0
-    raise FloatingPointError("the similar-pair scatter is not positive definite")
-
-
-def project_simplex(values):
-    """Euclidean projection of a vector onto ``{v >= 0, sum(v) = 1}``.
-
-    Sort-based: the projection is ``max(values - theta, 0)`` with the threshold
-    theta that makes the positive part sum to one.
-    """
-    ordered = np.sort(values)[::-1]
-    excess = np.cumsum(ordered) - 1.0
-    ranks = np.arange(1, values.shape[0] + 1)
-    last = np.flatnonzero(ordered - excess / ranks > 0.0)[-1]
-    theta = excess[last] / (last + 1)
-    return np.maximum(values - theta, 0.0)
-
-
-def project_spectraplex(M):
-    """Projection onto ``{M PSD, trace(M) = 1}``: eigenvalues onto the simplex.
-
-    In whitened coordinates this is the projection onto the boundary of the
-    constraint's half-space intersected with the PSD cone.
-
-    Returns
-    -------
-    M : ndarray of shape (d, d)
-    eigenvalues : ndarray of shape (d,), descending, non-negative, summing to one
-    eigenvectors : ndarray of shape (d, d)
-    """
-    values, vectors = symmetric_eigh(M)
-    values = project_simplex(values)
-    projected = (vectors * values) @ vectors.T
-    return (projected + projected.T) * 0.5, values, vectors
-
-
-def _nonzero_components(values, vectors):
-    """L of the directions with a positive eigenvalue: the simplex projection zeroes
-    most of them near the (low-rank) optimum, and the distances cost O(n d r)."""
-    return components_from_eigh(values, vectors, max(1, int(np.sum(values > 0.0))))
-
-
-def _solve_full(X, similar_pairs, dissimilar_pairs, params, printer):
-    chol = whitening_factor(similar_scatter(X, similar_pairs))
-    X_white = np.ascontiguousarray(
-        scipy.linalg.solve_triangular(chol, X.T, lower=True).T
-    )
-    d = X.shape[1]
-    M, values, vectors = np.eye(d) / d, np.full(d, 1.0 / d), np.eye(d)
-    objective, gradient = full_objective_grad(
-        X_white, dissimilar_pairs, _nonzero_components(values, vectors)
-    )
-    step = _STEP_INIT
-    converged = False
-    n_iter = 0
-    while n_iter < params.max_iter:
-        # Concave objective over a convex set: lambda_max(G) - <G, M> bounds the
-        # distance of the objective to its maximum.
-        gap = np.linalg.eigvalsh(gradient)[-1] - np.sum(gradient * M)
-        if gap <= params.tol * abs(objective):
-            converged = True
-            break
-        n_iter += 1
-        # The constraint's gradient is the identity here: remove the objective
-        # gradient's part along it (the simplex projection ignores it anyway).
-        direction = gradient - (np.trace(gradient) / d) * np.eye(d)
-        direction *= np.linalg.norm(M) / max(np.linalg.norm(direction), 1e-300)
-        while step >= _STEP_MIN:
-            trial = project_spectraplex(M + step * direction)
-            trial_objective, trial_gradient = full_objective_grad(
-                X_white, dissimilar_pairs, _nonzero_components(trial[1], trial[2])
-            )
-            if np.isfinite(trial_objective) and trial_objective > objective:
-                break
-            step *= 0.5
-        if step < _STEP_MIN:
-            converged = True  # no ascent direction left: a stationary point
-            break
-        (M, values, vectors), objective = trial, trial_objective
-        gradient = trial_gradient
-        printer.row(n_iter, objective, step, printer.elapsed)
-        step *= _STEP_GROW
-    # Back to the input coordinates: M_input = C^{-T} M C^{-1}.
-    inverse_chol = scipy.linalg.solve_triangular(chol, np.eye(d), lower=True)
-    return inverse_chol.T @ M @ inverse_chol, objective, n_iter, converged
-
-
-# ---------------------------------------------------------------------------------
-# Diagonal M: projected Newton on the unconstrained convex form
-# ---------------------------------------------------------------------------------
-
-
-def diagonal_objective(similar_sq, dissimilar_sq_diffs, weights):
-    """``h(w) = s.w - log sum_D sqrt(D_p . w)`` alone, for the line search."""
-    total = np.sqrt(np.maximum(dissimilar_sq_diffs @ weights, 0.0)).sum()
-    return similar_sq @ weights - np.log(total) if total > 0.0 else np.inf
-
-
-def diagonal_objective_grad_hess(similar_sq, dissimilar_sq_diffs, weights):
-    """``h(w) = s.w - log sum_D sqrt(D_p . w)``, its gradient and Hessian.
-
-    Parameters
-    ----------
-    similar_sq : ndarray of shape (d,)
-        ``s = sum_S (x_i - x_j)^2`` (element-wise), so that the first term is
-        ``sum_S |x_i - x_j|_w^2``.
-    dissimilar_sq_diffs : ndarray of shape (m, d)
-        Row p holds ``(x_i - x_j)^2`` of dissimilar pair p.
-    weights : ndarray of shape (d,), non-negative
-
-    Returns
-    -------
-    objective : float
-        ``+inf`` where every dissimilar distance is zero.
-    gradient : ndarray of shape (d,)
-    hessian : ndarray of shape (d, d)
-        ``(1/G) sum_p D_p D_p^T / (4 dist_p^3) + g g^T / G^2`` with
-        ``G = sum_p dist_p`` and ``g = sum_p D_p / (2 dist_p)``; positive
-        semi-definite, so h is convex.
-    """
-    dists = np.sqrt(np.maximum(dissimilar_sq_diffs @ weights, 0.0))
-    total = dists.sum()
-    if not total > 0.0:
-        d = weights.shape[0]
-        return np.inf, np.zeros(d), np.zeros((d, d))
-    active = dists > 0.0
-    rows = dissimilar_sq_diffs[active]
-    inv = 1.0 / dists[active]
-    spread_grad = rows.T @ (0.5 * inv)
-    objective = similar_sq @ weights - np.log(total)
-    gradient = similar_sq - spread_grad / total
-    hessian = (rows.T * (0.25 * inv**3)) @ rows / total
-    hessian += np.outer(spread_grad, spread_grad) / total**2
-    return objective, gradient, hessian
-
-
-def _newton_direction(gradient, hessian, free):
-    """Newton step on the free coordinates, steepest descent on the bound ones."""
-    direction = -gradient.copy()
-    if np.any(free):
-        sub = hessian[np.ix_(free, free)]
-        sub = sub + (1e-12 * max(np.trace(sub), 1e-300)) * np.eye(sub.shape[0])
-        try:
-            direction[free] = -np.linalg.solve(sub, gradient[free])
-        except np.linalg.LinAlgError:
-            direction[free] = -np.linalg.lstsq(sub, gradient[free], rcond=None)[0]
-    return direction
-
-
-def _solve_diagonal(X, similar_pairs, dissimilar_pairs, params, printer):
-    similar_sq = pair_sq_diffs(X, similar_pairs[:, 0], similar_pairs[:, 1]).sum(0)
-    similar_sq += _RIDGE * similar_sq.sum() / similar_sq.shape[0]
-    dissimilar_sq_diffs = pair_sq_diffs(X, dissimilar_pairs[:, 0], dissimilar_pairs[:, 1])
-    # Start from the identity at its best scale: h(c 1) is least at c = 1 / (2 s.1).
-    weights = np.full(X.shape[1], 0.5 / similar_sq.sum())
-    objective, gradient, hessian = diagonal_objective_grad_hess(
-        similar_sq, dissimilar_sq_diffs, weights
-    )
-    converged = False
-    n_iter = 0
-    while n_iter < params.max_iter and not converged:
-        n_iter += 1
-        bound = (weights <= 0.0) & (gradient > 0.0)
-        direction = _newton_direction(gradient, hessian, ~bound)
-        if np.dot(gradient, direction) >= 0.0:
-            direction = -gradient
-        step = 1.0
-        while True:
-            trial = np.maximum(weights + step * direction, 0.0)
-            trial_objective = diagonal_objective(similar_sq, dissimilar_sq_diffs, trial)
-            decrease = 1e-4 * np.dot(gradient, trial - weights)
-            if trial_objective <= objective + decrease or step < _STEP_MIN:
-                break
-            step *= 0.5
-        change = objective - trial_objective
-        if not change >= 0.0:  # no decrease possible (or a non-finite trial)
-            converged = True
-            break
-        weights = trial
-        objective, gradient, hessian = diagonal_objective_grad_hess(
-            similar_sq, dissimilar_sq_diffs, weights
-        )
-        printer.row(n_iter, objective, step, printer.elapsed)
-        converged = change <= params.tol * max(1.0, abs(objective))
-    return np.diag(weights), objective, n_iter, converged

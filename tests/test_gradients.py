@@ -5,7 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from skmetric._init import components_from_metric
-from skmetric._xing import (
+from skmetric._xing_solver import (
     _newton_direction,
     diagonal_objective,
     diagonal_objective_grad_hess,
