@@ -304,6 +304,7 @@ class _ActiveSetSolver:
         self._search(x)
         stalled_at = None
         while True:
+            x_start = x
             self._restart = self._changed = False
             result = minimize(
                 self._loss_grad, x, method="L-BFGS-B", jac=True,
@@ -329,6 +330,21 @@ class _ActiveSetSolver:
                 continue
             if self._check_keeps_objective(x):
                 return x.reshape(components.shape), True
+            x = self._lower_of(x_start, x)
+
+    def _lower_of(self, x_start, x):
+        """Where to go on after the final check found new active triplets.
+
+        A run on a set that missed impostors can end where the complete objective
+        is higher than where the run began: with no impostor in the set, the pull
+        term alone drives L to 0, a stationary point of every LMNN objective
+        (each term is quadratic in L), which L-BFGS cannot leave. Of the run's
+        start and end, the one with the lower objective under the new set is
+        where the next run starts.
+        """
+        loss_end, _ = self._evaluation_at(x)
+        loss_start, _ = self._evaluation_at(x_start)
+        return x_start if loss_start < loss_end else x
 
     def _loss_grad(self, x):
         active = self.active

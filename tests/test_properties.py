@@ -302,10 +302,6 @@ def test_xing_from_pairs_does_not_depend_on_row_or_pair_order(diagonal, problem,
                         M, 1e-8, X)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LMNN's first active set of impostors is empty here, so L-BFGS minimises the "
-    "pull term alone down to L = 0, where the gradient of the full objective "
-    "vanishes too, and the fit reports convergence (LMNN solver)"))
 def test_lmnn_does_not_collapse_to_the_zero_map_on_separated_classes():
     # Found by the rescaling property: two classes apart on one feature, no
     # impostor at the start. L = 0 is a poor stationary point (every triplet
