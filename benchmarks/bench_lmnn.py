@@ -66,8 +66,9 @@ def run_dataset(name, *, n_splits, peers, timeout, max_train=None):
     for label in peers:
         peer, params = PEERS[label]
         print(f"[bench_lmnn] {name}: {label}", file=sys.stderr, flush=True)
+        # Every method alike: one untimed warm-up fit in its process first.
         records += evaluate_peer(peer, params, dataset, splits, 3, method=label,
-                                 timeout=timeout)
+                                 timeout=timeout, warmup=True)
     return records
 
 
