@@ -159,7 +159,9 @@ def test_deep_falls_back_to_the_starting_network(Estimator, monkeypatch):
     assert model.n_iter_ == 3
     assert model.best_validation_score_ == model.validation_scores_[0] == 1.0
     skip, bias = init_skip(seen["X"], FAST["n_components"])
-    assert_allclose(model.skip_, skip)
+    # Entries of constant features are 0 up to rounding (the fit computes them
+    # under a one-thread BLAS limit, this call under the default).
+    assert_allclose(model.skip_, skip, atol=1e-12)
     expected = X @ skip + bias
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert_allclose(model.transform(X), expected, rtol=1e-10, atol=1e-12)

@@ -86,7 +86,11 @@ def _lbfgsb_diagonal(X, similar, dissimilar):
 def test_xing_diagonal_matches_lbfgsb(regime, seed):
     # The last regime has more than 300 features: the conjugate-gradient path.
     X, similar, dissimilar = _problem(seed, *regime)
-    components, objective, _, converged = _solve(X, similar, dissimilar, True)
+    # Certified at 1e-7: the KKT residual stalls near 1e-8, the rounding level of
+    # the gradient (1.1e-8 and 1.4e-8 on two of these problems with numpy 1.24),
+    # where the solver rightly stops uncertified. Agreement is checked below.
+    components, objective, _, converged = _solve(X, similar, dissimilar, True,
+                                                 tol=1e-7)
     assert converged
     weights = np.diag(components.T @ components)
     expected_weights, expected = _lbfgsb_diagonal(X, similar, dissimilar)
