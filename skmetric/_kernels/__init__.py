@@ -1,0 +1,56 @@
+"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``): numba-jitted loops for irregular work, BLAS for dense blocks.
+
+Conventions (see STYLE.md):
+
+- every jitted kernel is ``@kernel()`` (``njit(cache=True, nogil=True)``) at module
+  level and takes
+  float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
+- kernels never validate, draw random numbers or print: callers check and convert
+  their input once (``skmetric._validation``) and hand the arrays in;
+- distances are squared inside; square roots are taken at the API boundary;
+- dense all-pairs distances go through NumPy's matmul, block by block, with the
+  expansion ``|a|^2 + |b|^2 - 2 a.b`` clipped at zero.
+
+Every kernel has a vectorised NumPy twin in ``tests/_reference.py`` and a test that
+compares the two on random inputs and edge cases.
+"""
+
+# Every kernel is re-exported here: callers import from ``skmetric._kernels``.
+from ._core import _BLOCK_ELEMENTS, _SUM_FLAGS, kernel  # noqa: F401
+from .pairwise import (  # noqa: F401
+    pair_sq_dists,
+    pair_sq_diffs,
+    pair_laplacian_matmul,
+    weighted_outer_sum,
+    row_sq_norms,
+    pairwise_sq_dists,
+    sq_dist_row_blocks,
+)
+from .mining import (  # noqa: F401
+    MINER_ALL,
+    MINER_BATCH_HARD,
+    MINER_EASY,
+    MINER_HARD,
+    MINER_SEMIHARD,
+    MINER_NOT_EASY,
+    sq_dist_weights_grad,
+    _delta_matrix,
+    _triplet_selected,
+    mine_triplets,
+    distance_weighted_triplets,
+    _log_sphere_density,
+    triplet_loss_weights,
+    contrastive_pairs,
+    contrastive_loss_weights,
+)
+from .lmnn import (  # noqa: F401
+    impostor_pairs_from_gram,
+    _grown,
+    lmnn_push_loss_weights,
+    _exact_sq_dist,
+    pairs_within_radius,
+    grouped_impostor_pairs,
+    _group_pairs,
+    nearest_from_gram,
+    count_within_radius,
+)

@@ -1,0 +1,332 @@
+"""Deep embeddings: losses, their weights and the triplet and pair miners."""
+
+import numpy as np
+
+from ._core import kernel
+
+# ---------------------------------------------------------------------------------
+# Deep embeddings: losses and mining
+# ---------------------------------------------------------------------------------
+#
+# A batch of b embeddings E (b, k) gives the squared distance matrix D2 = |E_i - E_j|^2
+# through BLAS (:func:`pairwise_sq_dists`). The mining kernels read D2 and the batch
+# labels and return index lists; the loss kernels return the reduced loss and the
+# matrix W = dL/dD2 (b, b), so that dL/dE is one BLAS product
+# (:func:`sq_dist_weights_grad`). "delta" below is the squared distance D2 when
+# ``squared`` is true and the distance sqrt(D2) otherwise.
+
+# Miner codes of :func:`mine_triplets`.
+MINER_ALL, MINER_EASY, MINER_SEMIHARD, MINER_HARD, MINER_BATCH_HARD = 0, 1, 2, 3, 4
+MINER_NOT_EASY = 5
+
+
+def sq_dist_weights_grad(E, W):
+    """Gradient in E of ``L = sum_ij W[i, j] |E_i - E_j|^2``.
+
+    ``dL/dE_i = 2 sum_j (W[i, j] + W[j, i]) (E_i - E_j)``, computed as
+    ``2 (diag(s) E - S E)`` with ``S = W + W^T`` and ``s`` its row sums: one BLAS
+    product. E (b, k) and W (b, b) float64; returns a new (b, k) array. Cost O(b^2 k).
+    """
+    S = W + W.T
+    grad = E * S.sum(axis=1)[:, None]
+    grad -= S @ E
+    grad *= 2.0
+    return grad
+
+
+@kernel()
+def _delta_matrix(D2, squared):
+    # delta of every pair: D2 itself, or its element-wise square root.
+    return D2 if squared else np.sqrt(D2)
+
+
+@kernel()
+def _triplet_selected(d_ap, d_an, margin, miner):
+    if miner == MINER_ALL:
+        return True
+    if miner == MINER_EASY:
+        return d_an > d_ap + margin
+    if miner == MINER_SEMIHARD:
+        return d_ap < d_an and d_an <= d_ap + margin
+    if miner == MINER_HARD:
+        return d_an <= d_ap
+    return d_an <= d_ap + margin  # MINER_NOT_EASY
+
+
+@kernel()
+def mine_triplets(D2, labels, margin, squared, miner):
+    """Triplets ``(a, p, n)`` of a labelled batch, chosen by a miner.
+
+    A valid triplet has ``a != p``, ``labels[a] == labels[p]`` and ``labels[n] !=
+    labels[a]``. With ``delta`` the distance (or squared distance if ``squared``),
+    the miners keep:
+
+    - ``MINER_ALL`` (0): every valid triplet;
+    - ``MINER_EASY`` (1): ``delta(a, n) > delta(a, p) + margin``;
+    - ``MINER_SEMIHARD`` (2): ``delta(a, p) < delta(a, n) <= delta(a, p) + margin``;
+    - ``MINER_HARD`` (3): ``delta(a, n) <= delta(a, p)``;
+    - ``MINER_BATCH_HARD`` (4): one triplet per anchor that has a positive and a
+      negative: its farthest positive and its nearest negative (first index on ties);
+    - ``MINER_NOT_EASY`` (5): ``delta(a, n) <= delta(a, p) + margin``, that is
+      semihard or hard: the triplets of 'all' that can have a non-zero loss, so the
+      loss of 'all' at a fraction of the cost.
+
+    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64. Returns
+    three new (m,) int64 arrays, ordered by anchor, then positive, then negative.
+    Two passes (count, then fill); cost O(b^3) time, O(m) memory.
+    """
+    b = labels.shape[0]
+    delta = _delta_matrix(D2, squared)
+    if miner == MINER_BATCH_HARD:
+        anchors = np.empty(b, dtype=np.int64)
+        positives = np.empty(b, dtype=np.int64)
+        negatives = np.empty(b, dtype=np.int64)
+        m = 0
+        for a in range(b):
+            p_best, n_best = -1, -1
+            for j in range(b):
+                if j == a:
+                    continue
+                if labels[j] == labels[a]:
+                    if p_best < 0 or D2[a, j] > D2[a, p_best]:
+                        p_best = j
+                elif n_best < 0 or D2[a, j] < D2[a, n_best]:
+                    n_best = j
+            if p_best >= 0 and n_best >= 0:
+                anchors[m], positives[m], negatives[m] = a, p_best, n_best
+                m += 1
+        return anchors[:m].copy(), positives[:m].copy(), negatives[:m].copy()
+    total = 0
+    for fill in range(2):
+        if fill == 1:
+            anchors = np.empty(total, dtype=np.int64)
+            positives = np.empty(total, dtype=np.int64)
+            negatives = np.empty(total, dtype=np.int64)
+        m = 0
+        for a in range(b):
+            for p in range(b):
+                if p == a or labels[p] != labels[a]:
+                    continue
+                d_ap = delta[a, p]
+                for n in range(b):
+                    if labels[n] == labels[a]:
+                        continue
+                    if _triplet_selected(d_ap, delta[a, n], margin, miner):
+                        if fill == 1:
+                            anchors[m], positives[m], negatives[m] = a, p, n
+                        m += 1
+        total = m
+    return anchors, positives, negatives
+
+
+@kernel()
+def distance_weighted_triplets(D2, labels, margin, squared, n_dims, min_distance,
+                               uniforms):
+    """Distance-weighted negative sampling (Wu et al. 2017), one per (a, p) pair.
+
+    On the unit sphere in ``n = n_dims`` dimensions, distances between uniform
+    points have density ``q(d) ∝ d^(n-2) (1 - d^2/4)^((n-3)/2)``. For every ordered
+    same-class pair ``(a, p)``, ``a != p``, a negative n (``labels[n] !=
+    labels[a]``) is drawn with probability proportional to
+
+        ``w(d) = min(lambda, 1 / q(max(d, min_distance)))``,
+        ``lambda = 1 / q(min_distance)``
+
+    with ``d = sqrt(D2[a, n])``, and ``w = 0`` where the triplet loss is zero:
+    ``delta(a, n) >= delta(a, p) + margin``. Weights are computed in log space; the
+    maximum is taken over the allowed negatives only (same-class and zero-loss
+    entries are masked first) so that they never all underflow. A pair with no
+    allowed negative yields no triplet. The draw is by inversion: the first n whose
+    cumulative weight reaches ``uniforms[a, p]`` times the total.
+
+    D2 (b, b) float64 C; labels (b,) int64; uniforms (b, b) float64 in [0, 1).
+    Returns three new (m,) int64 arrays. Cost O(b^2 * b) time.
+    """
+    b = labels.shape[0]
+    delta = _delta_matrix(D2, squared)
+    m_max = 0
+    for a in range(b):
+        for p in range(b):
+            if p != a and labels[p] == labels[a]:
+                m_max += 1
+    anchors = np.empty(m_max, dtype=np.int64)
+    positives = np.empty(m_max, dtype=np.int64)
+    negatives = np.empty(m_max, dtype=np.int64)
+    log_w = np.empty(b)
+    allowed = np.empty(b, dtype=np.bool_)
+    d_min = max(min_distance, 1e-12)
+    cap = -_log_sphere_density(d_min, n_dims)
+    m = 0
+    for a in range(b):
+        for p in range(b):
+            if p == a or labels[p] != labels[a]:
+                continue
+            limit = delta[a, p] + margin
+            top = -np.inf
+            for n in range(b):
+                allowed[n] = labels[n] != labels[a] and delta[a, n] < limit
+                if allowed[n]:
+                    d = max(np.sqrt(D2[a, n]), d_min)
+                    log_w[n] = min(cap, -_log_sphere_density(d, n_dims))
+                    top = max(top, log_w[n])
+            if top == -np.inf:
+                continue
+            total = 0.0
+            for n in range(b):
+                if allowed[n]:
+                    total += np.exp(log_w[n] - top)
+            target = uniforms[a, p] * total
+            acc = 0.0
+            chosen = -1
+            for n in range(b):
+                if allowed[n]:
+                    acc += np.exp(log_w[n] - top)
+                    chosen = n
+                    if acc > target:
+                        break
+            anchors[m], positives[m], negatives[m] = a, p, chosen
+            m += 1
+    return anchors[:m].copy(), positives[:m].copy(), negatives[:m].copy()
+
+
+@kernel()
+def _log_sphere_density(d, n_dims):
+    # log q(d) up to a constant; 1 - d^2/4 is kept positive for d near 2.
+    return (n_dims - 2.0) * np.log(d) + 0.5 * (n_dims - 3.0) * np.log(
+        max(1.0 - 0.25 * d * d, 1e-300)
+    )
+
+
+@kernel()
+def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
+    """Triplet loss averaged over its active triplets, and ``W = dL/dD2``.
+
+    ``h_t = max(0, delta(a, p) - delta(a, n) + margin)`` for t = (a, p, n);
+    ``L = sum_t h_t / n_active`` with ``n_active = #{t : h_t > 0}`` (0 if none).
+    With plain distances ``d(delta)/d(D2) = 1 / (2 delta)``, taken as 0 at delta = 0.
+
+    D2 (b, b) float64 C; index arrays (m,) int64 in ``[0, b)``. Returns
+    ``(loss, n_active, W)`` with W a new (b, b) float64 array. Cost O(m + b^2).
+    """
+    b = D2.shape[0]
+    delta = _delta_matrix(D2, squared)
+    W = np.zeros((b, b))
+    loss = 0.0
+    n_active = 0
+    for t in range(anchors.shape[0]):
+        a, p, n = anchors[t], positives[t], negatives[t]
+        d_ap = delta[a, p]
+        d_an = delta[a, n]
+        h = d_ap - d_an + margin
+        if h <= 0.0:
+            continue
+        loss += h
+        n_active += 1
+        if squared:
+            W[a, p] += 1.0
+            W[a, n] -= 1.0
+        else:
+            if d_ap > 0.0:
+                W[a, p] += 0.5 / d_ap
+            if d_an > 0.0:
+                W[a, n] -= 0.5 / d_an
+    if n_active > 0:
+        loss /= n_active
+        W /= n_active
+    return loss, n_active, W
+
+
+@kernel()
+def contrastive_pairs(labels, negative_scores):
+    """Balanced pairs of a labelled batch: every positive, as many negatives.
+
+    For each anchor i: every positive j (``j != i``, same label), and the
+    ``n_i = #positives of i`` negatives (other label) of smallest
+    ``negative_scores[i, j]`` (all negatives if there are fewer), ties by index.
+    Pass the squared distances to keep the hardest negatives, or uniform random
+    numbers for a uniform random choice.
+
+    labels (b,) int64; negative_scores (b, b) float64 C. Returns ``(left, right,
+    similar)``, three new (m,) int64 arrays (similar is 1 or 0), pairs ordered by
+    anchor. Cost O(b^2 log b).
+    """
+    b = labels.shape[0]
+    counts = np.zeros(b, dtype=np.int64)
+    for i in range(b):
+        for j in range(b):
+            if j != i and labels[j] == labels[i]:
+                counts[i] += 1
+    m_max = 0
+    for i in range(b):
+        n_neg = 0
+        for j in range(b):
+            if labels[j] != labels[i]:
+                n_neg += 1
+        m_max += counts[i] + min(counts[i], n_neg)
+    left = np.empty(m_max, dtype=np.int64)
+    right = np.empty(m_max, dtype=np.int64)
+    similar = np.empty(m_max, dtype=np.int64)
+    candidates = np.empty(b, dtype=np.int64)
+    scores = np.empty(b)
+    m = 0
+    for i in range(b):
+        n_neg = 0
+        for j in range(b):
+            if j == i:
+                continue
+            if labels[j] == labels[i]:
+                left[m], right[m], similar[m] = i, j, 1
+                m += 1
+            else:
+                candidates[n_neg] = j
+                scores[n_neg] = negative_scores[i, j]
+                n_neg += 1
+        keep = min(counts[i], n_neg)
+        if keep == 0:
+            continue
+        order = np.argsort(scores[:n_neg], kind="mergesort")
+        for r in range(keep):
+            left[m], right[m], similar[m] = i, candidates[order[r]], 0
+            m += 1
+    return left[:m].copy(), right[:m].copy(), similar[:m].copy()
+
+
+@kernel()
+def contrastive_loss_weights(D2, left, right, similar, margin):
+    """Contrastive loss (Hadsell et al. 2006) and ``W = dL/dD2``.
+
+    Per pair ``(i, j)`` with ``d = sqrt(D2[i, j])``: ``d^2`` if similar, else
+    ``max(0, margin - d)^2``. The loss is the mean over similar pairs plus the mean
+    over the active dissimilar pairs (those with ``d < margin``): the two kinds
+    weigh the same however many there are; an empty kind contributes 0.
+    ``d/dD2 max(0, m - d)^2 = 1 - m/d`` for ``0 < d < m``; taken as 0 at d = 0.
+
+    D2 (b, b) float64 C; left, right, similar (m,) int64. Returns ``(loss,
+    n_active, W)`` with n_active the similar pairs plus the active dissimilar pairs
+    and W a new (b, b) float64 array. Cost O(m + b^2).
+    """
+    b = D2.shape[0]
+    W = np.zeros((b, b))
+    n_pos = 0
+    n_neg = 0
+    for t in range(left.shape[0]):
+        if similar[t] != 0:
+            n_pos += 1
+        elif D2[left[t], right[t]] < margin * margin:
+            n_neg += 1
+    pos_scale = 1.0 / n_pos if n_pos > 0 else 0.0
+    neg_scale = 1.0 / n_neg if n_neg > 0 else 0.0
+    loss = 0.0
+    for t in range(left.shape[0]):
+        i, j = left[t], right[t]
+        sq = D2[i, j]
+        if similar[t] != 0:
+            loss += sq * pos_scale
+            W[i, j] += pos_scale
+        elif sq < margin * margin:
+            d = np.sqrt(sq)
+            gap = margin - d
+            loss += gap * gap * neg_scale
+            if d > 0.0:
+                W[i, j] += (1.0 - margin / d) * neg_scale
+    return loss, n_pos + n_neg, W
