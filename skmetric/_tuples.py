@@ -261,7 +261,21 @@ def best_threshold(scores, similar, strategy, beta=1.0, min_rate=None):
     if count == n_pairs:
         return -np.inf
     low, high = ranked[count], ranked[count - 1]
-    return float(low + (high - low) / 2.0)
+    return _strictly_between(low, high)
+
+
+def _strictly_between(low, high):
+    """A float in ``(low, high]``, half-way between when it is representable.
+
+    ``low + (high - low) / 2`` rounds to ``low`` when the two are one ulp apart
+    (``predict`` would then call the lower pair similar too) and overflows for
+    scores of opposite signs near the largest float; ``high`` itself then
+    separates them, since a pair is similar when ``score >= threshold``.
+    """
+    middle = low + (high - low) / 2.0
+    if not np.isfinite(middle):
+        middle = low / 2.0 + high / 2.0
+    return float(middle if low < middle <= high else high)
 
 
 class TripletLearnerMixin(_TupleLearnerMixin):

@@ -256,6 +256,38 @@ def test_best_threshold_extremes_and_ties():
                           min_rate=0.5) == 2.0
 
 
+@pytest.mark.parametrize("high, low", [
+    (np.nextafter(-1.0, 0.0), -1.0),             # one ulp apart: the midpoint rounds
+    (1.0, np.nextafter(1.0, 0.0)),
+    (np.finfo(float).max, -np.finfo(float).max),  # high - low overflows
+    (5e-324, 0.0),                               # subnormal neighbours
+])
+def test_best_threshold_separates_scores_one_ulp_apart(high, low):
+    scores, similar = np.array([high, low]), np.array([True, False])
+    for strategy, kwargs in [("accuracy", {}), ("f_beta", {}),
+                             ("max_tpr", {"min_rate": 1.0}),
+                             ("max_tnr", {"min_rate": 1.0})]:
+        threshold = best_threshold(scores, similar, strategy, **kwargs)
+        assert np.isfinite(threshold)
+        # predict() calls a pair similar when its score >= threshold_.
+        assert_array_equal(scores >= threshold, similar)
+
+
+def test_best_threshold_calls_exactly_the_counted_pairs_similar():
+    # Scores packed within a few ulps: every candidate must split where counted.
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        scores = 1.0 + rng.integers(0, 6, size=12) * np.spacing(1.0)
+        similar = rng.random(12) < 0.5
+        similar[:2] = [True, False]
+        threshold = best_threshold(scores, similar, "accuracy")
+        # The accuracy predict() then reaches is the best any threshold reaches.
+        accuracy = np.mean((scores >= threshold) == similar)
+        best = max(np.mean((scores >= t) == similar)
+                   for t in np.r_[np.unique(scores), np.inf])
+        assert accuracy == best
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"strategy": "auc"}, "strategy must be one of 'accuracy', 'f_beta', 'max_tpr', "
                           "'max_tnr'; got 'auc'."),
