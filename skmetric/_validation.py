@@ -130,9 +130,13 @@ def _check_index_array(indices, width, n_samples, what, rows_of="X"):
     preprocessor, whose number of rows is unknown).
     """
     arr = np.asarray(indices)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool
-    ):
+    if arr.dtype == bool:
+        # True/False would silently index rows 1 and 0 (a mask is not a row index).
+        raise TypeError(
+            f"{what} must be an integer array of row indices; got a boolean array "
+            "(a mask, not row numbers)."
+        )
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
         if arr.size and np.issubdtype(arr.dtype, np.floating):
             if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
                 raise TypeError(
@@ -225,6 +229,10 @@ def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
         # Points are told apart by their values; rows of a preprocessor by their
         # index (checked above), so two equal rows may be anchor and positive.
         _check_triplet_roles(tuples, "point")
+    elif width == 3:
+        # ... but an anchor equal in value to its negative can never be nearer its
+        # positive, whichever rows hold the two.
+        _check_triplet_roles(tuples, "point", roles=((0, 2, "anchor and negative"),))
     return np.ascontiguousarray(points, dtype=np.float64), tuples
 
 
@@ -314,17 +322,19 @@ def check_triplets(triplets, n_samples, rows_of="X"):
     return triplets
 
 
-def _check_triplet_roles(triplets, unit):
-    """Reject a triplet with the same row (or point) in two of its roles."""
-    for first, second, roles in ((0, 1, "anchor and positive"),
-                                 (0, 2, "anchor and negative"),
-                                 (1, 2, "positive and negative")):
+_TRIPLET_ROLES = ((0, 1, "anchor and positive"), (0, 2, "anchor and negative"),
+                  (1, 2, "positive and negative"))
+
+
+def _check_triplet_roles(triplets, unit, roles=_TRIPLET_ROLES):
+    """Reject a triplet with the same row (or point) in two of its ``roles``."""
+    for first, second, names in roles:
         same = np.flatnonzero(triplets[:, first] == triplets[:, second])
         if same.size:
             which = (f"({triplets[same[0], first]})" if unit == "row"
                      else "(identical points)")
             raise ValueError(
-                f"triplets row {same[0]} has the same {roles} {which}; a triplet "
+                f"triplets row {same[0]} has the same {names} {which}; a triplet "
                 "needs three different points."
             )
 

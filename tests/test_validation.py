@@ -115,6 +115,9 @@ LABELS = np.array([1, 1, -1, -1])
         (np.array([[0.5, 2], [1, 2]]), [1, -1], TypeError,
          "pairs must hold integer row indices"),
         (np.array([["a", "b"]]), [1], TypeError, "pairs must be an integer array"),
+        # A boolean mask would index rows 0 and 1 only.
+        (np.array([[True, False], [False, True]]), [1, -1], TypeError,
+         "pairs must be an integer array of row indices; got a boolean array"),
         (np.zeros((0, 2), dtype=int), [], ValueError, "pairs is empty"),
         (PAIRS, [1, 1], ValueError, "y must have shape (4,), one label per pair"),
         (PAIRS, [1, 2, -1, -1], ValueError, "y must be 1 (similar)"),
@@ -288,6 +291,33 @@ def test_deep_early_stopping_needs_held_out_points(Estimator):
             "validation_fraction=0.1 holds out no point (every class keeps at least 2 "
             "training points); raise it or set early_stopping=False.")):
         Estimator(early_stopping=True, **DEEP_FAST).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore:DeepTripletTriplets did not converge")
+def test_triplet_of_duplicate_rows_as_anchor_and_negative_is_refused():
+    # Rows 0 and 5 hold the same point: as anchor and negative the triplet can
+    # never hold, whichever form it comes in (rows, callable, points).
+    X, _ = _data()
+    X[5] = X[0]
+    triplets = np.array([[1, 2, 3], [0, 4, 5]])
+    message = "triplets row 1 has the same anchor and negative (identical points)"
+    for preprocessor in (X, lambda rows: X[rows]):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            DeepTripletTriplets(**DEEP_FAST, preprocessor=preprocessor).fit(triplets)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        DeepTripletTriplets(**DEEP_FAST).fit(X[triplets])
+    # Equal rows as anchor and positive (or positive and negative) stay allowed
+    # through a preprocessor: the rows differ, the triplet is merely uninformative.
+    X[6] = X[1]
+    DeepTripletTriplets(**DEEP_FAST, preprocessor=X).fit(
+        np.array([[1, 6, 3], [0, 4, 7], [2, 8, 9]]))
+
+
+def test_boolean_row_indices_are_refused_for_triplets():
+    X, _ = _data()
+    with pytest.raises(TypeError, match="got a boolean array"):
+        DeepTripletTriplets(**DEEP_FAST, preprocessor=X).fit(
+            np.array([[True, False, True]]))
 
 
 @pytest.mark.parametrize(
