@@ -72,6 +72,16 @@ def _ranked_matches(X, y, X_ref, y_ref, leave_one_out, depth):
     has its class, ``labels[q, r]`` is that reference's label; both have ``depth``
     columns (or fewer if there are fewer references).
     """
+    # Distances are translation invariant but the expansion |a|^2 + |b|^2 - 2 a.b
+    # is not: far from the origin it cancels catastrophically. Both sides are
+    # moved first (the same array in leave-one-out) by a per-column median of the
+    # references that is one of their values, so that the differences are exact
+    # for points on a grid (integers) or near the centre, and exact ties survive.
+    middle = (X_ref.shape[0] - 1) // 2
+    centre = np.partition(X_ref, middle, axis=0)[middle]
+    centred_ref = X_ref - centre
+    X = centred_ref if X is X_ref else X - centre
+    X_ref = centred_ref
     for start, stop, dists in sq_dist_row_blocks(X, X_ref, 2**22):
         if leave_one_out:
             rows = np.arange(stop - start)
