@@ -387,6 +387,44 @@ def test_deep_pairs_early_stopping_holds_out_both_kinds(monkeypatch):
         assert_array_equal(np.bincount(kinds), [3, 1])
 
 
+@pytest.mark.parametrize("name", ["DeepSiamesePairs", "DeepTripletTriplets"])
+def test_deep_pca_start_sees_only_the_points_of_training_constraints(name,
+                                                                    monkeypatch):
+    # With early stopping, the PCA start was fitted on every point of the
+    # constraint data, including points that appear in held-out constraints only.
+    import skmetric.deep._base as deep_base
+
+    make, kind = LEARNERS[name]
+    X, _, tuples, labels = _problem(kind, seed=1)
+    seen, splits = [], []
+    original_skip = deep_base.init_skip
+    original_epochs = deep_base.DeepEmbeddingBase._run_epochs
+
+    def spy_skip(points, *args, **kwargs):
+        seen.append(points.copy())
+        return original_skip(points, *args, **kwargs)
+
+    def spy_epochs(self, params, train, validation, *args):
+        splits.append((train, validation))
+        return original_epochs(self, params, train, validation, *args)
+
+    monkeypatch.setattr(deep_base, "init_skip", spy_skip)
+    monkeypatch.setattr(deep_base.DeepEmbeddingBase, "_run_epochs", spy_epochs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make(preprocessor=X, early_stopping=True,
+             validation_fraction=0.3).fit(tuples, labels)
+    (train, validation), = splits
+    (points,) = seen
+
+    def rows_of(data):
+        return {tuple(row) for row in data.X[np.unique(data.constraints)]}
+
+    held_out_only = rows_of(validation) - rows_of(train)
+    assert held_out_only  # the check below has something to catch
+    assert {tuple(row) for row in points} == rows_of(train)
+
+
 def test_deep_pairs_early_stopping_refuses_a_kind_with_one_pair():
     X, _ = _blobs(n_samples=20)
     pairs = np.column_stack((np.arange(10), np.arange(10) + 1))

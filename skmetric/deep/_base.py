@@ -111,7 +111,12 @@ class _TrainingData:
         if self.labels is not None:
             return _TrainingData(self.X[rows], labels=self.labels[rows])
         extra = None if self.extra is None else self.extra[rows]
-        return _TrainingData(self.X, constraints=self.constraints[rows], extra=extra)
+        # Keep only the points of these constraints (renumbered in the same order),
+        # so that nothing fitted on the training part (the PCA start) sees a point
+        # that appears in held-out constraints only.
+        used, local = np.unique(self.constraints[rows], return_inverse=True)
+        constraints = local.reshape(-1, self.constraints.shape[1]).astype(np.int64)
+        return _TrainingData(self.X[used], constraints=constraints, extra=extra)
 
 
 class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
