@@ -272,7 +272,8 @@ def _strictly_between(low, high):
     scores of opposite signs near the largest float; ``high`` itself then
     separates them, since a pair is similar when ``score >= threshold``.
     """
-    middle = low + (high - low) / 2.0
+    with np.errstate(over="ignore"):
+        middle = low + (high - low) / 2.0
     if not np.isfinite(middle):
         middle = low / 2.0 + high / 2.0
     return float(middle if low < middle <= high else high)
