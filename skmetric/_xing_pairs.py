@@ -40,8 +40,10 @@ default=None
         int64 array of row indices to the array of their points. None: ``X``
         must hold the points themselves.
     n_jobs : int, default=None
-        Threads of the fit, as in :class:`MahalanobisXing`; the fitted model
-        does not depend on it.
+        Threads of the fit, as in :class:`MahalanobisXing`. The fitted model
+        agrees to rounding across values of ``n_jobs``, not bit for bit: BLAS
+        sums in another order with another number of threads (differences near
+        1e-10 have been seen).
     verbose : int, default=0
         0 prints nothing, 1 a start line and a summary, 2 and more one line per
         iteration.

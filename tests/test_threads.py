@@ -14,7 +14,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from skmetric import LMNN, MahalanobisXing
+from skmetric import LMNN, MahalanobisXing, MahalanobisXingPairs
 from skmetric._threads import (
     available_threads,
     cpu_count,
@@ -129,6 +129,23 @@ def test_xing_agrees_with_one_and_two_threads():
               for n_jobs in (1, 2)]
     assert_allclose(models[0].components_, models[1].components_, rtol=1e-10,
                     atol=1e-10)
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+def test_xing_pairs_agrees_to_rounding_with_one_and_two_threads():
+    # What its n_jobs documentation promises: agreement to rounding (BLAS sums
+    # in another order with two threads), not a model independent of n_jobs.
+    X, y = _data(300, 10)
+    rng = np.random.default_rng(0)
+    pairs = rng.choice(X.shape[0], size=(600, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    labels = np.where(y[pairs[:, 0]] == y[pairs[:, 1]], 1, -1)
+    models = [MahalanobisXingPairs(preprocessor=X, n_jobs=n_jobs).fit(pairs, labels)
+              for n_jobs in (1, 2)]
+    assert_allclose(models[0].components_, models[1].components_, rtol=1e-8,
+                    atol=1e-8)
+    doc = " ".join(MahalanobisXingPairs.__doc__.split())
+    assert "agrees to rounding across values of ``n_jobs``" in doc
 
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
