@@ -92,8 +92,15 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """A picklable callable ``d(u, v)`` of two 1-D arrays: the learned distance.
 
         It works as ``KNeighborsClassifier(metric=estimator.get_metric())`` and with
-        ``scipy.spatial.distance.pdist``. Transforming the data and using Euclidean
-        distances gives the same neighbours far faster.
+        ``scipy.spatial.distance.pdist``, but slowly: scikit-learn calls a Python
+        callable once per pair of points. The same neighbours come far faster from
+        ``estimator.transform`` followed by the default Euclidean distance (in a
+        Pipeline, put the estimator before ``KNeighborsClassifier``), or, without
+        transforming, from ``KNeighborsClassifier(metric="mahalanobis",
+        metric_params={"VI": estimator.get_mahalanobis_matrix()})``. On digits
+        (1,200 training and 597 test rows, 64 features, 3-NN) the callable took
+        32 times as long as the transform and Euclidean route, and
+        ``metric="mahalanobis"`` 7 times as long (medians of 3, shared machine).
 
         The distance is non-negative, symmetric and obeys the triangle inequality.
         It is a metric when M has full rank; otherwise (for example with

@@ -143,3 +143,27 @@ def test_private_sklearn_imports_only_in_the_validation_module():
     assert private.search(validation)
     assert "tests/test_validation.py::test_private_sklearn_imports_still_exist" in (
         validation)
+
+
+def test_get_metric_docs_offer_fast_routes_that_give_the_same_neighbours():
+    # get_metric() is slow inside KNeighborsClassifier (a Python call per pair):
+    # its docstring says so and offers two fast routes, which must agree with it.
+    from sklearn.datasets import load_iris
+    from sklearn.neighbors import KNeighborsClassifier
+
+    doc = " ".join(LMNN.get_metric.__doc__.split())
+    assert "slowly" in doc and 'metric="mahalanobis"' in doc and "transform" in doc
+    X, y = load_iris(return_X_y=True)
+    X, first = np.unique(X, axis=0, return_index=True)  # duplicate rows would tie
+    y = y[first]
+    model = LMNN(random_state=0).fit(X, y)
+    slow = KNeighborsClassifier(5, metric=model.get_metric()).fit(X, y)
+    mahalanobis = KNeighborsClassifier(
+        5, metric="mahalanobis", algorithm="brute",
+        metric_params={"VI": model.get_mahalanobis_matrix()}).fit(X, y)
+    euclidean = KNeighborsClassifier(5).fit(model.transform(X), y)
+    expected = slow.kneighbors(X, return_distance=False)
+    np.testing.assert_array_equal(
+        mahalanobis.kneighbors(X, return_distance=False), expected)
+    np.testing.assert_array_equal(
+        euclidean.kneighbors(model.transform(X), return_distance=False), expected)
