@@ -15,6 +15,8 @@ from numba.core.dispatcher import Dispatcher
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
+from skmetric._kernels._core import ThreadedKernel
+
 from ._estimators import (  # noqa: F401  (known_failures: an autouse fixture)
     CASES,
     LABEL_CASES,
@@ -50,7 +52,7 @@ def _install_tripwires(monkeypatch):
     for module_name, module in list(sys.modules.items()):
         if module_name == "skmetric" or module_name.startswith("skmetric."):
             for attr, value in list(vars(module).items()):
-                if isinstance(value, Dispatcher):
+                if isinstance(value, (Dispatcher, ThreadedKernel)):
                     monkeypatch.setattr(module, attr, tripwire(f"{module_name}.{attr}"))
 
 

@@ -416,3 +416,80 @@ def test_count_within_radius_matches_reference(seed, n, m, d, kind):
     probes = rng.integers(0, n, size=m).astype(np.int64)
     got = kernels.count_within_radius(Z, labels, radius, probes)
     assert_array_equal(got, ref.count_within_radius(Z, labels, radius, probes))
+
+
+# ---------------------------------------------------------------------------------
+# Kernels with a prange loop: a serial and a parallel compilation, the same result
+# ---------------------------------------------------------------------------------
+
+
+def _threaded_cases(rng):
+    n, d = 150, 3
+    Z = _data(rng, n, d, "duplicates")
+    labels = rng.integers(0, 3, size=n).astype(np.int64)
+    radius = rng.uniform(0.0, 2.0 * d, size=n)
+    anchor, impostor = rng.integers(0, n, size=(2, 700)).astype(np.int64)
+    group = rng.integers(0, 6, size=n)
+    order = np.argsort(group, kind="stable").astype(np.int64)
+    group_ptr = np.concatenate(([0], np.cumsum(np.bincount(group, minlength=6))
+                                )).astype(np.int64)
+    partner = ((-np.arange(6)) % 6).astype(np.int64)
+    A = np.ascontiguousarray(Z[40:90])
+    sq = kernels.row_sq_norms(Z)
+    return {
+        "pairs_within_radius": (Z, anchor, impostor, radius),
+        "grouped_impostor_pairs": (Z, labels, radius, order, group_ptr, partner),
+        "nearest_from_gram": (A @ Z.T, sq[40:90].copy(), sq, 4, 40),
+        "count_within_radius": (Z, labels, radius, anchor[:60].copy()),
+    }
+
+
+def _as_tuple(result):
+    return result if isinstance(result, tuple) else (result,)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_threaded_kernels_serial_and_parallel_agree_bit_for_bit(seed):
+    import numba
+
+    from skmetric._kernels._core import ThreadedKernel
+
+    for name, args in _threaded_cases(np.random.default_rng(seed)).items():
+        threaded = getattr(kernels, name)
+        assert isinstance(threaded, ThreadedKernel), name
+        serial = _as_tuple(threaded.serial(*args))
+        for s, p in zip(serial, _as_tuple(threaded.parallel(*args)), strict=True):
+            assert_array_equal(s, p, err_msg=name)
+        # The dispatch follows numba's thread count (set by the thread policy).
+        previous = numba.get_num_threads()
+        try:
+            numba.set_num_threads(1)
+            one = _as_tuple(threaded(*args))
+        finally:
+            numba.set_num_threads(previous)
+        for a, b in zip(one, serial, strict=True):
+            assert_array_equal(a, b, err_msg=name)
+
+
+def test_one_thread_compiles_only_the_serial_variant():
+    # A fresh interpreter and an empty cache: a one-thread call of a prange
+    # kernel must not compile its parallel variant (the cost of a first fit).
+    import subprocess
+    import sys
+    import tempfile
+
+    probe = (
+        "import numba, numpy as np\n"
+        "from skmetric import _kernels as k\n"
+        "numba.set_num_threads(1)\n"
+        "Z = np.random.default_rng(0).normal(size=(20, 3))\n"
+        "k.count_within_radius(Z, np.arange(20) % 2, np.ones(20), np.arange(5))\n"
+        "f = k.count_within_radius\n"
+        "print(len(f.serial.signatures), len(f.parallel.signatures))\n"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                             text=True, check=True,
+                             env={**__import__("os").environ,
+                                  "NUMBA_CACHE_DIR": cache})
+    assert out.stdout.split() == ["1", "0"]

@@ -1,8 +1,13 @@
 """The kernel decorator and the constants the kernel modules share."""
 
+import functools
+import types
+
+import numba
 from numba import njit
 
-def kernel(**options):
+
+def _jit(function, options):
     """``njit(cache=True, nogil=True, **options)``, caching when it can.
 
     numba refuses to decorate a cached function when no cache location is writable
@@ -10,14 +15,70 @@ def kernel(**options):
     such a kernel is then compiled in every process instead, so that importing
     skmetric never fails for want of a cache.
     """
+    try:
+        return njit(cache=True, nogil=True, **options)(function)
+    except RuntimeError:  # "cannot cache function ...: no locator available"
+        return njit(cache=False, nogil=True, **options)(function)
+
+
+def kernel(**options):
+    """Decorate a kernel: ``njit(cache=True, nogil=True, **options)``.
+
+    With ``parallel=True`` the kernel becomes a :class:`ThreadedKernel`: a
+    parallel and a serial compilation of the same function, each compiled (or
+    loaded from the disk cache) on its first call, so that a process that runs it
+    on one thread never pays for compiling the parallel one. Such a kernel is
+    called from Python, not from another kernel.
+    """
 
     def decorate(function):
-        try:
-            return njit(cache=True, nogil=True, **options)(function)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return njit(cache=False, nogil=True, **options)(function)
+        if options.get("parallel"):
+            return ThreadedKernel(function, options)
+        return _jit(function, options)
 
     return decorate
+
+
+class ThreadedKernel:
+    """A ``prange`` kernel compiled twice, lazily: parallel, and serial.
+
+    A call runs :attr:`parallel` when numba may use more than one thread (the
+    thread policy of :mod:`skmetric._threads` has set it for the fit), else
+    :attr:`serial`, where ``prange`` is a plain ``range``. Every ``prange``
+    iteration of a kernel writes only its own outputs, so the two return the same
+    arrays, bit for bit (tests/test_kernels.py). Compiling the parallel variant
+    costs several times the serial one; small fits, which LMNN runs on one
+    thread, never compile it.
+
+    Attributes
+    ----------
+    parallel, serial : numba dispatchers
+        The two compilations; the serial one is cached under the function's
+        name with the suffix ``_serial``, so the two never share a cache entry.
+    py_func : function
+        The Python function, for debugging (``kernel.py_func(...)``).
+    """
+
+    def __init__(self, function, options):
+        self.py_func = function
+        self.parallel = _jit(function, {**options, "parallel": True})
+        # A twin of the function under another name: numba's cache files are
+        # named after the qualified name, and the index does not tell the
+        # parallel compilation from the serial one.
+        twin = types.FunctionType(function.__code__, function.__globals__,
+                                  function.__name__, function.__defaults__,
+                                  function.__closure__)
+        twin.__qualname__ = f"{function.__qualname__}_serial"
+        twin.__module__ = function.__module__
+        twin.__doc__ = function.__doc__
+        serial_options = {k: v for k, v in options.items() if k != "parallel"}
+        self.serial = _jit(twin, serial_options)
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args):
+        if numba.get_num_threads() > 1:
+            return self.parallel(*args)
+        return self.serial(*args)
 
 
 # Only the flags that make the sums of squares vectorise; no 'nnan'/'ninf', so a
