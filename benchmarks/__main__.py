@@ -55,13 +55,13 @@ from benchmarks._data import (
 from benchmarks._harness import library_versions
 from benchmarks._methods import PEER_METHODS, embed_splits, skmetric_methods
 from benchmarks._progress import Progress
-from benchmarks._report import readme_block, results_markdown, update_readme
+from benchmarks._report import results_markdown, update_readmes
 from benchmarks._tasks import TASKS, ExternalTask
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = ("iris", "wine", "breast_cancer", "digits")
-QUICK = {"datasets": "iris,wine,digits",
-         "estimators": "euclidean,pca,xing,xing_diagonal", "max_train": 300}
+# estimators None: every skmetric estimator of the main job, linear and deep.
+QUICK = {"datasets": "iris,wine,digits", "estimators": None, "max_train": 300}
 
 
 def parse_args(argv=None):
@@ -90,8 +90,8 @@ def parse_args(argv=None):
                         help="seconds allowed for one peer fit")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of every task: iris, wine and digits "
-                             "(300 training rows), one split, linear estimators, "
-                             "no peers")
+                             "(300 training rows), one split, every skmetric "
+                             "estimator, no peers")
     parser.add_argument("--output", default=str(HERE / "output"))
     parser.add_argument("--update-readme", action="store_true",
                         help="rewrite the README's generated block from this run")
@@ -272,8 +272,8 @@ def write_outputs(document, args):
                 print(f"wrote {path}")
     if args.update_readme:
         figures = _relative(out)
-        update_readme(HERE.parent / "README.md", readme_block(document, figures))
-        print(f"updated {HERE.parent / 'README.md'}")
+        for path in update_readmes(HERE.parent, document, figures):
+            print(f"updated {path}")
 
 
 def _relative(path):

@@ -5,7 +5,8 @@
 - ``fit_time.png``: median fit time per method and dataset (closed-set task);
 - ``lmnn_scaling.png``: LMNN fit time and the fit's own peak memory against n;
 - ``projection.png``: digits test points embedded in 2-D by PCA, LMNN and
-  DeepTriplet, equal aspect, limits robust to outliers, classes labelled.
+  DeepTriplet (unnormalised: a normalised 2-D embedding is a circle), equal
+  aspect, limits robust to outliers, classes labelled.
 """
 
 import json
@@ -74,7 +75,7 @@ def heatmap_values(rows, metric):
     return datasets, methods, matrix
 
 
-def heatmap(rows, metric, title, path):
+def heatmap(rows, metric, title, path, over="splits"):
     datasets, methods, matrix = heatmap_values(rows, metric)
     if not methods:
         return None
@@ -91,7 +92,7 @@ def heatmap(rows, metric, title, path):
                 color="white" if dark else "black")
     ax.set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
     ax.set_yticks(range(len(datasets)), datasets, fontsize=8)
-    ax.set_title(f"{title}\nlearned − Euclidean, mean over splits (blue: better; "
+    ax.set_title(f"{title}\nlearned − Euclidean, mean over {over} (blue: better; "
                  "grey: not run)", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
     fig.tight_layout()
@@ -147,6 +148,8 @@ def scaling_plot(points, path):
     left.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     left.yaxis.set_major_formatter(FormatStrFormatter("%g"))
     left.yaxis.set_minor_formatter(NullFormatter())
+    # The limits end on 1-2-5 ticks, so the top and bottom values are labelled.
+    left.set_ylim(*_tick_bounds([p["fit_time"] for p in points]))
     right.plot(n, [p["fit_peak_mb"] for p in points], "o-")
     right.set_xscale("log")
     right.set_ylim(bottom=0)
@@ -157,10 +160,22 @@ def scaling_plot(points, path):
         ax.set_xticklabels([f"{v:,}" for v in n])
         ax.set_xlabel("n (50 features, 10 classes)")
         ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    fig.suptitle(
+        f"LMNN defaults, n = {n[0]:,} to {n[-1]:,} (make_classification, a fresh "
+        "process per n): the main job's small run.\nThe 100k and 1M figures are "
+        "bench_lmnn_scale's, another protocol (benchmarks/README.md).", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _tick_bounds(values):
+    """The 1-2-5 values just below the smallest and just above the largest."""
+    ticks = sorted(m * 10.0 ** e for e in range(-4, 6) for m in (1.0, 2.0, 5.0))
+    low = max(t for t in ticks if t <= min(values))
+    high = min(t for t in ticks if t >= max(values))
+    return low, high
 
 
 def _projection_models(quick):
@@ -174,8 +189,10 @@ def _projection_models(quick):
         from skmetric.deep import DeepTriplet
     except ImportError:
         return models
-    models["DeepTriplet"] = DeepTriplet(2, random_state=0,
-                                        **({"max_iter": 3} if quick else {}))
+    # normalize=False: the default L2-normalised embedding puts every point of a
+    # 2-D map on the unit circle, which a scatter plot draws as a ring.
+    models["DeepTriplet (normalize=False)"] = DeepTriplet(
+        2, normalize=False, random_state=0, **({"max_iter": 3} if quick else {}))
     return models
 
 
@@ -224,17 +241,30 @@ def projection_plot(path, quick=False):
     return path
 
 
+# Fields of an external task's records that set its conditions (bench_clustering:
+# raw or standardised features, little or much side information): each condition
+# gets its own column, compared with the baseline under the same condition, rather
+# than a mean over conditions the figure would not name.
+_CONDITION_KEYS = ("scaling", "side_info")
+
+
 def external_rows(records, metric, baseline):
-    """Rows like :func:`task_rows` of an external task's records (means over
-    everything but dataset and method), for the heat-map."""
+    """Rows like :func:`task_rows` of an external task's records, for the heat-map:
+    one column per method and condition (means over repetitions only)."""
     groups = {}
     for r in records:
-        if r.get(metric) is not None:
-            groups.setdefault((r["dataset"], r["method"]), []).append(r[metric])
-    base = {d: np.mean(v) for (d, m), v in groups.items() if m == baseline}
-    return [{"dataset": d, "method": BASELINE if m == baseline else m,
-             "delta": {metric: np.mean(v) - base[d]} if d in base else {}}
-            for (d, m), v in groups.items()]
+        if r.get(metric) is None:
+            continue
+        condition = ", ".join(str(r[k]) for k in _CONDITION_KEYS if k in r)
+        groups.setdefault((r["dataset"], r["method"], condition), []).append(r[metric])
+    base = {(d, c): np.mean(v) for (d, m, c), v in groups.items() if m == baseline}
+    rows = []
+    for (d, m, c), v in groups.items():
+        label = BASELINE if m == baseline else (f"{m} ({c})" if c else m)
+        rows.append({"dataset": d, "method": label,
+                     "delta": ({metric: np.mean(v) - base[(d, c)]}
+                               if (d, c) in base else {})})
+    return rows
 
 
 def all_plots(document, out, quick=False):
@@ -245,12 +275,13 @@ def all_plots(document, out, quick=False):
         if isinstance(task, ExternalTask):
             rows = external_rows(document.get("external", {}).get(name, []),
                                  task.metric, task.baseline)
-            metric, title = task.metric, task.title
+            metric, title, over = task.metric, task.title, "repetitions"
         else:
             rows = task_rows(document["records"], name)
             metric, title = task.metrics[0][0], f"{task.title}: {task.metrics[0][1]}"
+            over = "splits"
         if rows:
-            paths.append(heatmap(rows, metric, title, out / f"{name}.png"))
+            paths.append(heatmap(rows, metric, title, out / f"{name}.png", over=over))
     closed = task_rows(document["records"], "closed")
     if closed:
         paths.append(fit_time_plot(closed, out / "fit_time.png"))

@@ -30,11 +30,25 @@ NOTES = {
 }
 
 
+# Methods whose main-job runs are not like for like with the skmetric estimator
+# they would be read against: left out of every table and figure, with this note.
+UNMATCHED = {
+    "pytorch-metric-learning": (
+        "pytorch-metric-learning is not in these tables: its main-job "
+        "configuration (128 hidden units, 32 dimensions, no weight decay, 50 "
+        "fixed epochs, no model selection) did not match DeepTriplet's defaults "
+        "(held-out-class model selection, PCA fall-back), so its column read "
+        "as a comparison it was not. The matched comparison (same network, "
+        "budget and miner) is `python -m benchmarks.bench_deep`; see "
+        "benchmarks/README.md."),
+}
+
+
 def task_rows(records, task_name):
     """One summary row per (dataset, method) of a task, in first-seen order."""
     groups = {}
     for record in records:
-        if record["task"] == task_name:
+        if record["task"] == task_name and record["method"] not in UNMATCHED:
             groups.setdefault((record["dataset"], record["method"]), []).append(record)
     rows = []
     for (dataset, method), group in groups.items():
@@ -233,6 +247,9 @@ def task_section(document, name, level="###", detail=True):
     lines = [f"{level} {task.title}", "", f"Protocol: {task.protocol}", ""]
     if name in NOTES:
         lines += [NOTES[name], ""]
+    lines += [UNMATCHED[m] + "\n" for m in dict.fromkeys(
+        r["method"] for r in document["records"] if r["task"] == name)
+        if m in UNMATCHED]
     lines += [win_table(rows, metric, title, threads), "",
               f"{title} of Euclidean and learned − Euclidean:", "",
               delta_matrix(rows, metric), ""]
@@ -249,8 +266,59 @@ def results_markdown(document):
     return "\n".join(lines).rstrip() + "\n"
 
 
+HEADLINE_FIGURE = "closed"
+HEADLINE_COLUMNS = {"closed": "closed-set kNN accuracy",
+                    "openset": "unseen classes: MAP@R",
+                    "verification": "unseen classes: verification ROC AUC"}
+
+
 def readme_block(document, figure_dir="benchmarks/results"):
-    """The README's generated block (between the markers, markers excluded)."""
+    """The front page's generated block: one table of every method against
+    Euclidean on each task, and one figure (markers excluded)."""
+    load = document.get("load_average") or [None, None]
+    names = [n for n in TASKS if not isinstance(TASKS[n], ExternalTask)
+             and task_rows(document["records"], n)]
+    summaries = {n: task_rows(document["records"], n) for n in names}
+    methods = list(dict.fromkeys(r["method"] for n in names for r in summaries[n]
+                                 if r["method"] != BASELINE))
+    header = ["method"] + [HEADLINE_COLUMNS.get(n, f"{TASKS[n].title}: "
+                                                  f"{TASKS[n].metrics[0][1]}")
+                           for n in names]
+    lines = ["", "| " + " | ".join(header) + " |",
+             "| --- |" + " ---: |" * len(names)]
+    for method in methods:
+        cells = [method]
+        for n in names:
+            rows = summaries[n]
+            counts = win_counts(rows, TASKS[n].metrics[0][0]).get(method)
+            if counts is None:
+                cells.append("")
+                continue
+            wins, ties, losses, mean = counts
+            done, known = _convergence_by_method(rows)[method]
+            cells.append(f"{mean:+.3f} ({wins} of {wins + ties + losses})"
+                         + ("*" if done < known else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Each cell: the mean over data sets of learned − Euclidean, and on how many "
+        f"data sets the method is ahead by at least {TIE}; * some fit did not "
+        "converge. Peers run with their own defaults; metric-learn and mlpack on "
+        "scikit-learn's bundled sets only. Measured by `python -m benchmarks` on "
+        f"{document['machine']} in {document['elapsed_s'] / 60:.1f} min (1-minute "
+        f"load average {_fmt(load[0], '.1f')} at the start, {_fmt(load[1], '.1f')} "
+        "at the end).",
+        "",
+    ]
+    lines += [UNMATCHED[m] for m in dict.fromkeys(
+        r["method"] for r in document["records"]) if m in UNMATCHED]
+    lines += ["", f"![{TASKS[HEADLINE_FIGURE].title}]({figure_dir}/"
+              f"{HEADLINE_FIGURE}.png)", ""]
+    return "\n".join(lines) + "\n"
+
+
+def full_block(document, figure_dir="results"):
+    """benchmarks/README.md's generated block: every task's tables and figure."""
     lines = ["", *header_lines(document), ""]
     for name in TASKS:
         section = task_section(document, name, level="####", detail=False)
@@ -261,6 +329,18 @@ def readme_block(document, figure_dir="benchmarks/results"):
     lines.append(f"All numbers, per split: `{figure_dir}/results.json`; the "
                  f"detailed tables: `{figure_dir}/results.md`.")
     return "\n".join(lines) + "\n"
+
+
+def update_readmes(root, document, figures="benchmarks/results"):
+    """Rewrite both generated blocks: the front page's headline (README.md) and
+    every table (benchmarks/README.md); ``figures`` is the folder of the run's
+    figures relative to ``root``. Returns the two paths."""
+    root = Path(root)
+    update_readme(root / "README.md", readme_block(document, figures))
+    inner = (figures.removeprefix("benchmarks/") if figures.startswith("benchmarks/")
+             else f"../{figures}")
+    update_readme(root / "benchmarks" / "README.md", full_block(document, inner))
+    return [root / "README.md", root / "benchmarks" / "README.md"]
 
 
 def update_readme(readme, block):

@@ -38,6 +38,9 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     assert "[benchmarks] 1/" in out.stderr and "left)" in out.stderr
     document = json.loads((tmp_path / "results.json").read_text())
     records = document["records"]
+    # Every skmetric estimator of the main job, linear and deep, not Xing alone.
+    labels = {m.label for m in _methods.skmetric_methods().values()}
+    assert labels <= {r["method"] for r in records}
     tasks = {(r["task"], r["dataset"]) for r in records}
     assert {("closed", "iris"), ("closed", "wine"), ("openset", "digits"),
             ("verification", "digits")} <= tasks
@@ -54,6 +57,20 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     assert "better than Euclidean on" in text and "converged" in text
 
 
+def test_unmatched_peers_are_left_out_of_the_tables_with_a_note():
+    # pytorch-metric-learning's main-job runs were not like for like with
+    # DeepTriplet: no column of theirs, and the note saying where the matched
+    # comparison is.
+    document = json.loads((RESULTS / "results.json").read_text())
+    assert any(r["method"] in _report.UNMATCHED for r in document["records"])
+    for text in (_report.readme_block(document), _report.full_block(document),
+                 _report.results_markdown(document)):
+        tables = [line for line in text.splitlines() if line.startswith("|")]
+        assert not any("pytorch-metric-learning" in line for line in tables)
+        assert "benchmarks.bench_deep" in text
+    assert "pytorch-metric-learning" not in _methods.PEER_METHODS
+
+
 def test_default_output_is_an_untracked_folder():
     args = parse_args([])
     assert Path(args.output) == ROOT / "benchmarks" / "output"
@@ -65,6 +82,10 @@ def test_readme_block_equals_the_committed_results():
     generated = _report.readme_generated_part(ROOT / "README.md")
     assert generated is not None, "README lacks the generated-block markers"
     assert generated == _report.readme_block(document, "benchmarks/results")
+    # Every table of the run, in benchmarks/README.md, figures beside it.
+    generated = _report.readme_generated_part(ROOT / "benchmarks" / "README.md")
+    assert generated is not None, "benchmarks/README.md lacks the markers"
+    assert generated == _report.full_block(document, "results")
     for name in ("closed", "openset", "verification"):
         assert (RESULTS / f"{name}.png").is_file()
 
@@ -193,3 +214,41 @@ def test_pca_baseline_runs_on_data_with_fewer_than_32_features():
     splits = open_set_splits(narrow, n_splits=1)
     fit, = _methods.embed_splits(_methods.skmetric_methods()["pca"], narrow, splits)
     assert fit["status"] == "ok" and fit["Z_test"].shape[1] == 10
+
+
+def test_clustering_figure_keeps_its_conditions_apart():
+    # clustering.png averaged raw and standardised features and both amounts of
+    # side information into one column per method (wine read -0.024 where the
+    # tables range from -0.254 to +0.204): one column per method and condition.
+    from benchmarks import _plots
+
+    document = json.loads((RESULTS / "results.json").read_text())
+    records = document["external"]["clustering"]
+    task = _tasks.TASKS["clustering"]
+    rows = _plots.external_rows(records, task.metric, task.baseline)
+    labels = {r["method"] for r in rows} - {_report.BASELINE}
+    assert len(labels) == 8  # {full, diagonal} x {raw, standardised} x {little, much}
+
+    def mean(method, scaling, side):
+        return np.mean([r[task.metric] for r in records
+                        if (r["dataset"], r["method"], r["scaling"], r["side_info"])
+                        == ("wine", method, scaling, side)])
+
+    row = next(r for r in rows if r["dataset"] == "wine"
+               and r["method"] == "xing full (standardised, little)")
+    expected = (mean("xing full", "standardised", "little")
+                - mean("euclidean", "standardised", "little"))
+    assert abs(row["delta"][task.metric] - expected) < 1e-12
+    assert expected < -0.2
+
+
+def test_figures_label_their_extremes_and_do_not_draw_a_normalised_circle():
+    from benchmarks import _plots
+
+    # lmnn_scaling.png's time axis ends on labelled 1-2-5 ticks around the data.
+    assert _plots._tick_bounds([0.24, 0.44, 1.18, 4.03]) == (0.2, 5.0)
+    assert _plots._tick_bounds([1.0, 2.0]) == (1.0, 2.0)
+    # projection.png: a 2-D L2-normalised embedding would lie on the unit circle.
+    models = _plots._projection_models(quick=True)
+    deep = [m for name, m in models.items() if name.startswith("DeepTriplet")]
+    assert deep and all(m.normalize is False for m in deep)
