@@ -167,3 +167,29 @@ def test_get_metric_docs_offer_fast_routes_that_give_the_same_neighbours():
         mahalanobis.kneighbors(X, return_distance=False), expected)
     np.testing.assert_array_equal(
         euclidean.kneighbors(model.transform(X), return_distance=False), expected)
+
+
+def test_front_page_is_short_names_every_estimator_and_has_a_licence():
+    # A newcomer's page: under 250 lines, the set-up commands, every public
+    # estimator in the chooser, and the licence pyproject declares.
+    import inspect
+    import tomllib
+
+    import skmetric.deep
+
+    text = README.read_text()
+    assert len(text.splitlines()) < 250
+    assert "python -m benchmarks" in text and "python -m pytest" in text
+    for module in (skmetric, skmetric.deep):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) and not issubclass(obj, Warning):
+                assert f"`{name}" in text or f".{name}`" in text, name
+    # Stated gaps and claims that the code no longer bears out stay off the page.
+    assert "strict expected failure" not in text
+    assert "0.2–2.6 s" not in text
+    root = README.parent
+    licence = tomllib.loads((root / "pyproject.toml").read_text())["project"]["license"]
+    assert licence == {"text": "BSD-3-Clause"}
+    notice = (root / "LICENSE").read_text()
+    assert notice.startswith("BSD 3-Clause License") and "skmetric developers" in notice
