@@ -5,6 +5,10 @@ Conventions (see STYLE.md):
 - every jitted kernel is ``@kernel()`` (``njit(cache=True, nogil=True)``) at module
   level and takes
   float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
+- a kernel with a ``prange`` loop is ``@kernel(parallel=True)``: a
+  :class:`~._core.ThreadedKernel`, compiled serial and parallel on first use of each,
+  running the serial one on one thread (a small fit never compiles the parallel
+  one); call it from Python, not from another kernel;
 - kernels never validate, draw random numbers or print: callers check and convert
   their input once (``skmetric._validation``) and hand the arrays in;
 - distances are squared inside; square roots are taken at the API boundary;
