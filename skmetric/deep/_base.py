@@ -443,8 +443,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _run_epoch(self, params, train, members, rng):
         if train.labels is not None:
-            batches = class_batches(members, self.batch_size, self.n_samples_per_class,
-                                    rng)
+            batches = self._class_batches(members, rng)
         else:
             batches = constraint_batches(train.constraints.shape[0], self.batch_size,
                                          rng)
@@ -473,6 +472,10 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             total_active += n_active
             total_terms += n_terms
         return total_loss / len(batches), total_active, total_terms
+
+    def _class_batches(self, members, rng):
+        """One epoch of batches of labelled rows (a hook for subclasses)."""
+        return class_batches(members, self.batch_size, self.n_samples_per_class, rng)
 
     def _validation_score(self, params, train, validation):
         """MAP@R of held-out rows, or the subclass's score of held-out constraints.
