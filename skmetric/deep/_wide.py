@@ -13,14 +13,14 @@ variance (at most the rank), and on the first layer ``P^T W_0`` and skip path
 fitted ``coefs_`` and ``skip_`` have the usual shapes and ``transform`` is
 unchanged: it embeds ``x`` as ``x P P^T W_0``.
 
-What this changes: the first layer and the skip path are confined to span(P)
-(directions holding the last ``1 - KEPT_VARIANCE`` of the training variance are
-ignored, as after a PCA), the random start of the first layer is the projection
-of the usual Glorot draw (the same draw, so the random stream is unchanged), and
-Adam's per-coordinate step sizes act on the coordinates of span(P). With
-``KEPT_VARIANCE = 1`` (q the rank), plain SGD and ``alpha = 0`` the embeddings of
-the training rows are those of the full-width training up to rounding
-(``tests/test_deep_wide.py``).
+What this changes: the fit is that of the same network trained on the
+principal coordinates ``X P`` (its Glorot start drawn for q inputs, its skip
+path started at their PCA), folded back into the input space. The first layer
+and the skip path stay in span(P): directions holding the last ``1 -
+KEPT_VARIANCE`` of the training variance are ignored, as after a PCA, and new
+points are embedded through their projection on span(P). A continued fit
+(``warm_start``, ``partial_fit`` after the first call) trains at full width
+with a fresh optimiser, since Adam's moments were kept in the subspace.
 """
 
 import numpy as np
