@@ -473,7 +473,7 @@ def _torch_pml_tracklet_triplet(params):
     def fit(X, y):
         torch.manual_seed(params["random_state"])
         rng = np.random.RandomState(params["random_state"])
-        k = int(y.max()) + 1
+        k = max(int(y.max()) + 1, len(params["mid_frames"]))
         allowed = torch.zeros((k, k), dtype=torch.bool)
         for u, v in params["cooccurring"]:
             allowed[u, v] = allowed[v, u] = True

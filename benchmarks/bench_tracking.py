@@ -40,16 +40,19 @@ than t+20.
 """
 
 import argparse
+import contextlib
+import os
 import time
 import warnings
 
 import numpy as np
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from benchmarks._data import data_dir
+from benchmarks._harness import library_versions, save_results
+from benchmarks._peers import embed_peer
 from skmetric import LMNN, MahalanobisXingPairs
 from skmetric.constraints import (
     pairs_from_tracklets,
@@ -64,6 +67,7 @@ N_PCA = 32
 N_BINS = 16
 N_TRIPLETS = 20000
 N_PAIRS = 20000
+PEER = "torch_pml.tracklet_triplet"
 
 
 def load_pedestrians():
@@ -78,6 +82,15 @@ def split_by_start(tracklets, frames, split_frame=SPLIT_FRAME):
     start = np.full(tracklets.max() + 1, np.iinfo(np.int64).max)
     np.minimum.at(start, tracklets, frames)
     return start[tracklets] < split_frame
+
+
+def cooccurring_tracklets(codes, frames, n_tracklets):
+    """(k, k) bool: tracklet codes u != v seen in one frame at least once."""
+    seen = np.zeros((n_tracklets, frames.max() + 1), dtype=bool)
+    seen[codes, frames] = True
+    together = (seen.astype(np.int64) @ seen.T.astype(np.int64)) > 0
+    np.fill_diagonal(together, False)
+    return together
 
 
 def association_queries(tracklets, frames, min_gap=MIN_GAP):
@@ -128,3 +141,303 @@ def colour_histograms(X, shape, n_bins=N_BINS):
                                bins.ravel()), 1.0)
             features.append(np.sqrt(counts / bins.shape[1]))
     return np.hstack(features)
+
+
+# ---- methods ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _one_thread_env():
+    """OMP/BLAS limited to one thread in worker processes started meanwhile."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: "1" for name in names})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _timed(fit):
+    """Run ``fit()`` on one thread; return (result, seconds, warnings seen)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with threadpool_limits(1):
+            start = time.perf_counter()
+            result = fit()
+            seconds = time.perf_counter() - start
+    return result, seconds, sorted({f"{w.category.__name__}: {w.message}"[:120]
+                                    for w in caught})
+
+
+class _Split:
+    """The train/test parts of pedestrians.npz, scaled on the training part."""
+
+    def __init__(self):
+        X, self.tracklet, self.frame, self.shape = load_pedestrians()
+        self.train = split_by_start(self.tracklet, self.frame)
+        raw = X.astype(np.float64)
+        scaler = StandardScaler().fit(raw[self.train])
+        self.X_train = scaler.transform(raw[self.train])
+        self.X_test = scaler.transform(raw[~self.train])
+        self.histograms = colour_histograms(X, self.shape)
+        self.t_train = self.tracklet[self.train]
+        self.f_train = self.frame[self.train]
+        self.queries = association_queries(self.tracklet[~self.train],
+                                           self.frame[~self.train])
+
+
+def _deep_tracklets(quick, max_iter=None):
+    """DeepTripletTracklets with its defaults (``max_iter`` aside)."""
+    max_iter = max_iter or (5 if quick else 100)
+    return DeepTripletTracklets(max_iter=max_iter, random_state=0, n_jobs=1)
+
+
+def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
+    """``{label: fit() -> transform}`` of skmetric's learners and baselines."""
+    def lmnn():
+        return LMNN(**({"max_iter": 20} if quick else {}), random_state=0,
+                    n_jobs=1).fit(
+            split.X_train, split.t_train).transform
+
+    def xing():
+        pairs, similar = pairs_from_tracklets(split.t_train, split.f_train, n_pairs,
+                                              random_state=0)
+        return MahalanobisXingPairs(diagonal=True, preprocessor=split.X_train,
+                                    max_iter=20 if quick else 1000).fit(
+            pairs, similar).transform
+
+    def deep_triplets():
+        triplets = triplets_from_tracklets(split.t_train, split.f_train, n_triplets,
+                                           random_state=0)
+        return DeepTripletTriplets(max_iter=3 if quick else 100, random_state=0,
+                                   n_jobs=1, preprocessor=split.X_train).fit(
+            triplets).transform
+
+    def deep_tracklets():
+        return _deep_tracklets(quick, deep_max_iter).fit(split.X_train,
+                                                         split.t_train,
+                                          frames=split.f_train).transform
+
+    return {
+        "PCA(32)": lambda: PCA(N_PCA, random_state=0).fit(split.X_train).transform,
+        "LMNN (tracklet ids as classes)": lmnn,
+        "MahalanobisXingPairs diagonal (pairs_from_tracklets)": xing,
+        "DeepTripletTriplets (triplets_from_tracklets)": deep_triplets,
+        "DeepTripletTracklets": deep_tracklets,
+    }
+
+
+def _record(method, scores, seconds=None, status="ok", reason="", **extra):
+    map_r, p1 = scores if scores is not None else (None, None)
+    return {"dataset": "pedestrians", "method": method, "map_at_r": map_r,
+            "p_at_1": p1, "fit_time": seconds, "status": status, "reason": reason,
+            **extra}
+
+
+def _peer_record(split, epochs, timeout, quick, deep_max_iter=None):
+    codes = np.unique(split.t_train, return_inverse=True)[1].astype(np.int64)
+    cooccur = cooccurring_tracklets(codes, split.f_train, int(codes.max()) + 1)
+    first = np.full(cooccur.shape[0], np.inf)
+    last = np.full(cooccur.shape[0], -np.inf)
+    np.minimum.at(first, codes, split.f_train)
+    np.maximum.at(last, codes, split.f_train)
+    model = _deep_tracklets(quick, deep_max_iter)
+    params = {
+        "hidden_layer_sizes": list(model.hidden_layer_sizes),
+        "n_components": model.n_components, "max_epochs": int(epochs),
+        "batch_size": model.batch_size, "m_per_class": model.n_samples_per_class,
+        "learning_rate": model.learning_rate_init, "weight_decay": model.alpha,
+        "margin": model.margin, "miner": model.miner,
+        "cooccurring": np.argwhere(np.triu(cooccur)).tolist(),
+        "mid_frames": (0.5 * (first + last)).tolist(), "n_threads": 1,
+    }
+    warm = codes < 6  # the untimed warm-up: the first six tracklets
+    with _one_thread_env():
+        result = embed_peer(PEER, [(split.X_train, codes, split.X_test)],
+                            params={**params}, timeout=timeout,
+                            warmup=(split.X_train[warm], codes[warm]))[0]
+    label = "pytorch-metric-learning (same network, loss, batches, epochs)"
+    if result["status"] != "ok":
+        return _record(label, None, status=result["status"],
+                       reason=result["reason"])
+    return _record(label, association_scores(result["Z_test"], split.queries),
+                   result["fit_time"], version=result["version"],
+                   epochs=result["extra"].get("n_iter"))
+
+
+def tracking_records(quick=False, peers=True, timeout=None, repeats=1,
+                     n_triplets=None, n_pairs=None, methods=None,
+                     deep_max_iter=None):
+    """Association records (one per method) on pedestrians.npz.
+
+    Fit seconds are the median of ``repeats`` fits after one untimed warm-up
+    fit on the first six training tracklets (every method, the peer included).
+    ``methods`` restricts skmetric's learners to those labels; the peer runs
+    as many epochs as DeepTripletTracklets did.
+    """
+    n_triplets = n_triplets or (2000 if quick else N_TRIPLETS)
+    n_pairs = n_pairs or (2000 if quick else N_PAIRS)
+    split = _Split()
+    records = [
+        _record("raw pixels (standardised)",
+                association_scores(split.X_test, split.queries)),
+        _record("colour histogram (16 bins x RGB x 2 halves, Hellinger)",
+                association_scores(split.histograms[~split.train], split.queries)),
+    ]
+    deep_epochs = None
+    learners = skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter)
+    for label, fit in learners.items():
+        if methods is not None and label not in methods:
+            continue
+        _warm_up(label, split, quick)
+        times, transform, seen = [], None, []
+        for _ in range(repeats):
+            transform, seconds, seen = _timed(fit)
+            times.append(seconds)
+        estimator = getattr(transform, "__self__", None)
+        if label == "DeepTripletTracklets":
+            deep_epochs = estimator.n_iter_
+        records.append(_record(
+            label, association_scores(transform(split.X_test), split.queries),
+            float(np.median(times)), epochs=getattr(estimator, "n_iter_", None),
+            warnings=seen))
+    if peers and deep_epochs is not None:
+        records.append(_peer_record(split, deep_epochs, timeout, quick,
+                                    deep_max_iter))
+    return records
+
+
+# The main job's tracking task: the baselines, DeepTripletTracklets for a fixed
+# budget of epochs and the peer for as many (about a minute with the peer on the
+# 2-core machine; seconds with --quick).
+MAIN_JOB_EPOCHS = {True: 5, False: 30}
+
+
+def main_job_records(quick=False, peers=True, timeout=None):
+    """Records of the main job's tracking task (see :data:`MAIN_JOB_EPOCHS`)."""
+    return tracking_records(quick=quick, peers=peers, timeout=timeout,
+                            methods={"DeepTripletTracklets"},
+                            deep_max_iter=MAIN_JOB_EPOCHS[bool(quick)])
+
+
+def _warm_up(label, split, quick):
+    """One untimed fit on the first six training tracklets (compiles kernels)."""
+    if label.startswith("PCA"):
+        return
+    rows = np.isin(split.t_train, np.unique(split.t_train)[:6])
+    small = _Split.__new__(_Split)
+    small.X_train, small.t_train = split.X_train[rows], split.t_train[rows]
+    small.f_train = split.f_train[rows]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            skmetric_methods(small, True, 200, 200)[label]()
+        except ValueError:  # too little in the six tracklets: compile on the fit
+            pass
+
+
+def tracking_table(records):
+    """Markdown table of the association records."""
+    lines = ["| method | MAP@R | P@1 | fit (s) | epochs | note |",
+             "|---|---|---|---|---|---|"]
+    for r in records:
+        if r["status"] != "ok":
+            lines.append(f"| {r['method']} | - | - | - | - | {r['status']}: "
+                         f"{r['reason'][:80]} |")
+            continue
+        seconds = "-" if r["fit_time"] is None else f"{r['fit_time']:.1f}"
+        epochs = r.get("epochs") or "-"
+        note = "; ".join(w.split(":")[0] for w in r.get("warnings", []))
+        lines.append(f"| {r['method']} | {r['map_at_r']:.3f} | {r['p_at_1']:.3f} | "
+                     f"{seconds} | {epochs} | {note} |")
+    return "\n".join(lines)
+
+
+# ---- whole frames: temporal order, leave one video out -----------------------------
+
+def frame_order_scores(Z, frames):
+    """Fractions of frames t with d(t, t+1) < d(t, t+2), d(t, t+10) < d(t, t+20)."""
+    index = {f: i for i, f in enumerate(frames.tolist())}
+    out = []
+    for near, far in ((1, 2), (10, 20)):
+        hits = [np.sum((Z[i] - Z[index[f + near]]) ** 2)
+                < np.sum((Z[i] - Z[index[f + far]]) ** 2)
+                for f, i in index.items() if f + far in index]
+        out.append(float(np.mean(hits)))
+    return out
+
+
+def frame_order_records(quick=False, n_triplets=None):
+    """Leave-one-video-out temporal-order records on video_frames.npz."""
+    data = np.load(data_dir() / "tracking" / "video_frames.npz")
+    X, video, frame = data["X"].astype(np.float64), data["video"], data["frame"]
+    names = [str(n) for n in data["video_names"]]
+    n_triplets = n_triplets or (500 if quick else 5000)
+    records = []
+    for held in range(len(names)):
+        test = video == held
+        scaler = StandardScaler().fit(X[~test])
+        X_train, X_test = scaler.transform(X[~test]), scaler.transform(X[test])
+        triplets = triplets_from_sequence(frame[~test], n_triplets,
+                                          sequences=video[~test], random_state=0)
+        methods = {
+            "raw pixels": lambda: (lambda Z: Z),
+            "PCA(32)": lambda: PCA(N_PCA, random_state=0).fit(X_train).transform,
+            f"DeepTripletTriplets ({n_triplets} triplets_from_sequence)": lambda: (
+                DeepTripletTriplets(max_iter=3 if quick else 100, random_state=0,
+                                    n_jobs=1, preprocessor=X_train)
+                .fit(triplets).transform),
+        }
+        for label, fit in methods.items():
+            transform, seconds, seen = _timed(fit)
+            order = np.argsort(frame[test])
+            near, far = frame_order_scores(transform(X_test)[order],
+                                           frame[test][order])
+            records.append({"dataset": f"video_frames/{names[held]}",
+                            "method": label, "order_1_2": near, "order_10_20": far,
+                            "fit_time": seconds, "status": "ok", "reason": "",
+                            "warnings": seen})
+    return records
+
+
+def frame_order_table(records):
+    lines = ["| held-out video | method | t+1 nearer than t+2 | t+10 nearer than "
+             "t+20 | fit (s) |", "|---|---|---|---|---|"]
+    for r in records:
+        lines.append(f"| {r['dataset'].split('/')[-1]} | {r['method']} | "
+                     f"{r['order_1_2']:.3f} | {r['order_10_20']:.3f} | "
+                     f"{r['fit_time']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--no-frames", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--save", default=None)
+    args = parser.parse_args(argv)
+    load = os.getloadavg()
+    records = tracking_records(quick=args.quick, peers=not args.no_peers,
+                               timeout=args.timeout, repeats=args.repeats)
+    print("## Association on pedestrians (train: tracklets starting in the first "
+          "half; test: the others)\n")
+    print(tracking_table(records))
+    frames = [] if args.no_frames else frame_order_records(quick=args.quick)
+    if frames:
+        print("\n## Whole frames: temporal order, leave one video out\n")
+        print(frame_order_table(frames))
+    print(f"\nload average before / after: {load[0]:.2f} / "
+          f"{os.getloadavg()[0]:.2f} (the machine is shared); one thread each.")
+    if args.save:
+        save_results(args.save, records + frames, library_versions())
+
+
+if __name__ == "__main__":
+    main()
