@@ -20,20 +20,24 @@ Association protocol (pedestrians):
 - scores: MAP@R (R = number of positives of the query) and P@1, averaged over
   queries; fit seconds (one thread each: BLAS, numba and torch).
 
-Methods: raw pixels (standardised), PCA(32) of them, a colour-histogram
+Methods (budgets in brackets): raw pixels (standardised), PCA(32) of them, a
+colour-histogram
 descriptor (per-channel 16-bin histograms of the upper and lower halves of the
 crop, Hellinger-mapped), LMNN with tracklet ids as classes (noisy labels: one
 person owns several tracklets, and LMNN's impostors include tracklets of the same
-person), MahalanobisXingPairs from ``pairs_from_tracklets``, DeepTripletTriplets
-from ``triplets_from_tracklets``, DeepTripletTracklets (mining among
-co-occurring tracklets), and pytorch-metric-learning (in its own env) with the
-same network, loss, miner, batches and epochs as DeepTripletTracklets.
+person) [max_iter=LMNN_ITERATIONS], MahalanobisXingPairs (diagonal) from 20000
+``pairs_from_tracklets``, DeepTripletTriplets from 20000
+``triplets_from_tracklets`` [TRIPLET_EPOCHS epochs], DeepTripletTracklets
+(mining among co-occurring tracklets) [defaults: up to 100 epochs], and
+pytorch-metric-learning (in its own env) with the same network, loss, miner,
+batches and as many epochs as DeepTripletTracklets ran. Every method is fitted
+on one thread after an untimed warm-up fit on six training tracklets.
 
 Whole-frame table (video_frames): leave one video out; a method is fitted on
 the temporal triplets of the other three videos (``triplets_from_sequence``,
 positive_window=1, negative_window=2) and scored on the held-out video by the
 fraction of frames t for which frame t+1 is nearer than t+2, and t+10 nearer
-than t+20.
+than t+20 (DeepTripletTriplets on 2000 triplets, TRIPLET_EPOCHS epochs).
 
     python -m benchmarks.bench_tracking [--quick] [--no-peers] [--no-frames]
         [--repeats 3] [--timeout 600] [--save PATH]
@@ -67,6 +71,10 @@ N_PCA = 32
 N_BINS = 16
 N_TRIPLETS = 20000
 N_PAIRS = 20000
+# Epoch budgets of the slow learners in the full table (the 2-core machine is
+# shared): DeepTripletTriplets passes over 20000 triplets (60000 rows) an epoch.
+TRIPLET_EPOCHS = 20
+LMNN_ITERATIONS = 100
 PEER = "torch_pml.tracklet_triplet"
 
 
@@ -199,7 +207,7 @@ def _deep_tracklets(quick, max_iter=None):
 def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
     """``{label: fit() -> transform}`` of skmetric's learners and baselines."""
     def lmnn():
-        return LMNN(**({"max_iter": 20} if quick else {}), random_state=0,
+        return LMNN(max_iter=20 if quick else LMNN_ITERATIONS, random_state=0,
                     n_jobs=1).fit(
             split.X_train, split.t_train).transform
 
@@ -213,8 +221,9 @@ def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
     def deep_triplets():
         triplets = triplets_from_tracklets(split.t_train, split.f_train, n_triplets,
                                            random_state=0)
-        return DeepTripletTriplets(max_iter=3 if quick else 100, random_state=0,
-                                   n_jobs=1, preprocessor=split.X_train).fit(
+        return DeepTripletTriplets(max_iter=3 if quick else TRIPLET_EPOCHS,
+                                   random_state=0, n_jobs=1,
+                                   preprocessor=split.X_train).fit(
             triplets).transform
 
     def deep_tracklets():
@@ -376,7 +385,7 @@ def frame_order_records(quick=False, n_triplets=None):
     data = np.load(data_dir() / "tracking" / "video_frames.npz")
     X, video, frame = data["X"].astype(np.float64), data["video"], data["frame"]
     names = [str(n) for n in data["video_names"]]
-    n_triplets = n_triplets or (500 if quick else 5000)
+    n_triplets = n_triplets or (500 if quick else 2000)
     records = []
     for held in range(len(names)):
         test = video == held
@@ -388,8 +397,9 @@ def frame_order_records(quick=False, n_triplets=None):
             "raw pixels": lambda: (lambda Z: Z),
             "PCA(32)": lambda: PCA(N_PCA, random_state=0).fit(X_train).transform,
             f"DeepTripletTriplets ({n_triplets} triplets_from_sequence)": lambda: (
-                DeepTripletTriplets(max_iter=3 if quick else 100, random_state=0,
-                                    n_jobs=1, preprocessor=X_train)
+                DeepTripletTriplets(max_iter=3 if quick else TRIPLET_EPOCHS,
+                                    random_state=0, n_jobs=1,
+                                    preprocessor=X_train)
                 .fit(triplets).transform),
         }
         for label, fit in methods.items():
@@ -426,9 +436,10 @@ def main(argv=None):
     load = os.getloadavg()
     records = tracking_records(quick=args.quick, peers=not args.no_peers,
                                timeout=args.timeout, repeats=args.repeats)
+    print(f"load average {load[0]:.2f} at the start", flush=True)
     print("## Association on pedestrians (train: tracklets starting in the first "
           "half; test: the others)\n")
-    print(tracking_table(records))
+    print(tracking_table(records), flush=True)
     frames = [] if args.no_frames else frame_order_records(quick=args.quick)
     if frames:
         print("\n## Whole frames: temporal order, leave one video out\n")

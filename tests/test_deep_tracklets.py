@@ -164,3 +164,17 @@ def test_passes_the_checks_that_do_not_fit(check_name):
     # Fitting needs frames, which scikit-learn's fitting checks do not pass.
     estimator = DeepTripletTracklets(4, **FAST)
     getattr(estimator_checks, check_name)(type(estimator).__name__, estimator)
+
+
+@pytest.mark.parametrize("miner", ["all", "semihard", "batch_hard"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_tracklet_loss_gradient_matches_finite_differences(miner, normalize):
+    from .test_gradients import _check_network_gradient, _network_problem
+
+    rng, X, labels, coefs, intercepts = _network_problem(5, "tanh")
+    model = DeepTripletTracklets(margin=0.5, miner=miner, normalize=normalize)
+    # Tracklets 0-1 and 1-2 seen together, 3 with nobody.
+    model._cooccur = np.zeros((4, 4), dtype=bool)
+    model._cooccur[[0, 1, 1, 2], [1, 0, 2, 1]] = True
+    embedding_loss = model._labelled_loss(labels, rng)
+    _check_network_gradient(X, coefs, intercepts, embedding_loss, "tanh", normalize)
