@@ -28,8 +28,9 @@ def _scene(seed=0, n_objects=12, length=10, at_once=3, n_features=6):
     rng = np.random.default_rng(seed)
     look = rng.normal(size=(n_objects, n_features))
     tracklet = np.repeat(np.arange(n_objects), length)
+    shift = rng.integers(0, 3, n_objects)[tracklet]
     frames = (np.tile(np.arange(length), n_objects)
-              + length * (tracklet // at_once) + rng.integers(0, 3, n_objects)[tracklet])
+              + length * (tracklet // at_once) + shift)
     X = look[tracklet] + rng.normal(scale=0.5, size=(tracklet.size, n_features))
     order = rng.permutation(tracklet.size)
     return X[order], tracklet[order], frames[order]
