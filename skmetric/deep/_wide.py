@@ -31,6 +31,8 @@ import scipy.linalg
 WIDE_FEATURES = 1024
 # Fraction of the training rows' variance kept by the principal subspace.
 KEPT_VARIANCE = 0.99
+# Leading eigenpairs computed first (most wide inputs need fewer).
+_FIRST_REQUEST = 256
 # Eigenvalues below this fraction of the largest count as zero (rank).
 _RANK_TOL = 1e-10
 
@@ -43,7 +45,7 @@ def principal_basis(X, kept_variance=None):
     width costs little more). The decomposition is taken on the smaller side:
     the Gram matrix of the centred rows when there are fewer rows than features,
     their covariance otherwise; only its leading ``n_features // 2`` eigenpairs
-    are computed. Cost O(min(n, p)^2 max(n, p)) for the product plus the
+    are computed (the leading 256 first). Cost O(min(n, p)^2 max(n, p)) for the product plus the
     tridiagonalisation, O(min(n, p)^3).
 
     Parameters
@@ -65,17 +67,21 @@ def principal_basis(X, kept_variance=None):
     total = np.trace(gram)
     if not total > 0.0:
         return None
-    # Only the leading half of the width can pay off: ask LAPACK for those
-    # eigenpairs alone (the total variance is the trace).
+    # Only the leading half of the width can pay off. LAPACK computes just the
+    # eigenpairs asked for (the total variance is the trace): first the leading
+    # _FIRST_REQUEST, then, if they hold too little, up to half the width.
     size = gram.shape[0]
     n_wanted = min(size, n_features // 2)
-    values, vectors = scipy.linalg.eigh(
-        gram, subset_by_index=[size - n_wanted, size - 1], driver="evr",
-        check_finite=False)
-    values, vectors = values[::-1], vectors[:, ::-1]
-    rank = int(np.sum(values > _RANK_TOL * values[0]))
-    values = np.maximum(values[:rank], 0.0)
-    fraction = np.cumsum(values) / total
+    for n_asked in sorted({min(n_wanted, _FIRST_REQUEST), n_wanted}):
+        values, vectors = scipy.linalg.eigh(
+            gram, subset_by_index=[size - n_asked, size - 1], driver="evr",
+            check_finite=False)
+        values, vectors = values[::-1], vectors[:, ::-1]
+        rank = int(np.sum(values > _RANK_TOL * values[0]))
+        values = np.maximum(values[:rank], 0.0)
+        fraction = np.cumsum(values) / total
+        if fraction[-1] >= kept - 1e-12 or rank < n_asked:
+            break
     if fraction[-1] < kept - 1e-12 and rank == n_wanted:
         return None  # more than half the width is needed
     q = min(rank, int(np.searchsorted(fraction, kept - 1e-12)) + 1)
@@ -90,21 +96,12 @@ def principal_basis(X, kept_variance=None):
     return np.ascontiguousarray(basis)
 
 
-def reduce_parameters(params, basis, n_layers, has_skip):
-    """The flat parameter list with the first layer and skip path in span(basis).
-
-    ``params`` is ``coefs + intercepts (+ [skip])``; returns a new list whose
-    first coefficient matrix is ``basis^T W_0`` and skip ``basis^T skip``.
-    """
-    reduced = list(params)
-    reduced[0] = basis.T @ params[0]
-    if has_skip:
-        reduced[2 * n_layers] = basis.T @ params[2 * n_layers]
-    return reduced
-
-
 def expand_parameters(params, basis, n_layers, has_skip):
-    """Inverse of :func:`reduce_parameters` on the span: ``W_0 = basis W_0r``."""
+    """The flat parameter list of a network trained on ``X @ basis``, folded back
+    into the input space: ``W_0 = basis W_0r`` and ``skip = basis skip_r``.
+
+    ``params`` is ``coefs + intercepts (+ [skip])``; returns a new list.
+    """
     expanded = list(params)
     expanded[0] = basis @ params[0]
     if has_skip:
