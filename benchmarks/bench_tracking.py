@@ -45,9 +45,11 @@ than t+20 (DeepTripletTriplets on 2000 triplets, TRIPLET_EPOCHS epochs).
 
 import argparse
 import contextlib
+import json
 import os
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -55,7 +57,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from benchmarks._data import data_dir
-from benchmarks._harness import library_versions, save_results
+from benchmarks._harness import library_versions
 from benchmarks._peers import embed_peer
 from skmetric import LMNN, MahalanobisXingPairs
 from skmetric.constraints import (
@@ -447,7 +449,11 @@ def main(argv=None):
     print(f"\nload average before / after: {load[0]:.2f} / "
           f"{os.getloadavg()[0]:.2f} (the machine is shared); one thread each.")
     if args.save:
-        save_results(args.save, records + frames, library_versions())
+        path = Path(args.save).with_suffix(".json")
+        path.write_text(json.dumps({"versions": library_versions(),
+                                    "load_average": [load[0], os.getloadavg()[0]],
+                                    "association": records, "frames": frames},
+                                   indent=1, default=str))
 
 
 if __name__ == "__main__":
