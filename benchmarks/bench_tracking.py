@@ -146,9 +146,9 @@ def colour_histograms(X, shape, n_bins=N_BINS):
         for c in range(3):
             bins = np.minimum(flat[:, :, c].astype(np.int64) * n_bins // 256,
                               n_bins - 1)
-            counts = np.zeros((X.shape[0], n_bins))
-            np.add.at(counts, (np.repeat(np.arange(X.shape[0]), bins.shape[1]),
-                               bins.ravel()), 1.0)
+            keys = bins + n_bins * np.arange(X.shape[0])[:, None]
+            counts = np.bincount(keys.ravel(), minlength=X.shape[0] * n_bins)
+            counts = counts.reshape(X.shape[0], n_bins).astype(np.float64)
             features.append(np.sqrt(counts / bins.shape[1]))
     return np.hstack(features)
 
