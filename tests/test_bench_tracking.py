@@ -71,3 +71,11 @@ def test_main_job_tracking_task_quick():
                for r in records)
     table = tracking_table(records)
     assert "DeepTripletTracklets" in table and "MAP@R" in table
+
+
+@pytest.mark.parametrize("case", ["crops_pairs", "frames_triplets"])
+def test_bench_wide_times_a_case(case):
+    from benchmarks.bench_wide import time_case
+
+    median, seconds = time_case(case, epochs=1, repeats=1, n_constraints=300)
+    assert len(seconds) == 1 and median == seconds[0] > 0.0
