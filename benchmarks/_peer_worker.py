@@ -375,6 +375,152 @@ def _torch_pml_triplet(params):
     return fit, f"{version} (torch {torch.__version__})"
 
 
+TRACKLET_DEFAULTS = {
+    "hidden_layer_sizes": [256],
+    "n_components": 64,
+    "max_epochs": 100,
+    "batch_size": 256,
+    "m_per_class": 8,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-2,
+    "margin": 0.2,
+    "miner": "semihard",
+    "skip": "pca",
+    "cooccurring": [],
+    "mid_frames": [],
+    "random_state": 0,
+    "n_threads": 1,
+}
+
+
+@register("torch_pml.tracklet_triplet", env="torch", defaults=TRACKLET_DEFAULTS)
+def _torch_pml_tracklet_triplet(params):
+    """pytorch-metric-learning's triplet loss on tracklets, negatives restricted
+    to co-occurring tracklets: the peer of skmetric's DeepTripletTracklets.
+
+    ``y`` holds tracklet codes ``0..k-1``; ``cooccurring`` lists the pairs of
+    codes seen in the same frame and ``mid_frames`` the middle frame of every
+    tracklet. The network is the ReLU MLP with the PCA-started skip path of
+    ``torch_pml.triplet`` (input L2-normalised embeddings through the loss's
+    cosine-free Euclidean distance on normalised outputs). Batches follow
+    skmetric's tracklet recipe: every tracklet shuffled and cut into groups of
+    ``m_per_class`` rows (topped up from its own rows), groups ordered by their
+    tracklet's middle frame and cut into about ``n_rows / batch_size`` runs from
+    a random offset each epoch. Per batch, ``TripletMarginMiner`` mines among the
+    batch's triplets and the triplets whose negative's tracklet does not
+    co-occur with the anchor's are dropped before ``TripletMarginLoss`` (its
+    ``indices_tuple``). Adam with ``weight_decay``; ``max_epochs`` epochs.
+    """
+    unknown = sorted(set(params) - set(TRACKLET_DEFAULTS))
+    if unknown:
+        raise TypeError(f"torch_pml.tracklet_triplet got unexpected parameters "
+                        f"{unknown}")
+    import torch
+    from pytorch_metric_learning import losses, miners
+
+    if params["n_threads"] is not None:
+        torch.set_num_threads(params["n_threads"])
+
+    class SkipNet(torch.nn.Module):
+        def __init__(self, mlp, skip):
+            super().__init__()
+            self.mlp, self.skip = mlp, skip
+
+        def forward(self, x):
+            return self.mlp(x) + self.skip(x)
+
+    def build_model(X):
+        sizes = [X.shape[1], *params["hidden_layer_sizes"]]
+        layers = []
+        for n_in, n_out in pairwise(sizes):
+            layers += [torch.nn.Linear(n_in, n_out), torch.nn.ReLU()]
+        last = torch.nn.Linear(sizes[-1], params["n_components"])
+        layers.append(last)
+        model = torch.nn.Sequential(*layers)
+        if params["skip"] != "pca":
+            return model
+        weight, bias = _pca_skip(X, params["n_components"])
+        skip = torch.nn.Linear(X.shape[1], params["n_components"], bias=False)
+        with torch.no_grad():
+            skip.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+            last.weight.zero_()
+            last.bias.copy_(torch.as_tensor(bias, dtype=torch.float32))
+        return SkipNet(model, skip)
+
+    def batches(y, rng):
+        groups, keys = [], []
+        for t in range(int(y.max()) + 1):
+            rows = rng.permutation(np.flatnonzero(y == t))
+            if rows.size == 0:
+                continue
+            size = min(params["m_per_class"], rows.size)
+            remainder = rows.size % size
+            if remainder:
+                extra = rng.choice(rows[:rows.size - remainder], size - remainder,
+                                   replace=False)
+                rows = np.concatenate((rows, extra))
+            n_groups = rows.size // size
+            groups.extend(np.split(rows, n_groups))
+            keys.extend([params["mid_frames"][t]] * n_groups)
+        keys = np.asarray(keys, dtype=np.float64)
+        order = np.lexsort((rng.uniform(size=keys.size), keys))
+        n_rows = sum(g.size for g in groups)
+        n_batches = max(1, int(round(n_rows / params["batch_size"])))
+        order = np.roll(order, -rng.randint(0, max(1, order.size // n_batches)))
+        return [np.concatenate([groups[g] for g in part])
+                for part in np.array_split(order, n_batches) if part.size]
+
+    def fit(X, y):
+        torch.manual_seed(params["random_state"])
+        rng = np.random.RandomState(params["random_state"])
+        k = max(int(y.max()) + 1, len(params["mid_frames"]))
+        allowed = torch.zeros((k, k), dtype=torch.bool)
+        for u, v in params["cooccurring"]:
+            allowed[u, v] = allowed[v, u] = True
+        model = build_model(X)
+        loss_func = losses.TripletMarginLoss(margin=params["margin"])
+        miner = miners.TripletMarginMiner(margin=params["margin"],
+                                          type_of_triplets=params["miner"])
+        optimizer = torch.optim.Adam(model.parameters(), lr=params["learning_rate"],
+                                     weight_decay=params["weight_decay"])
+        X_t = torch.as_tensor(X, dtype=torch.float32)
+        y_t = torch.as_tensor(y, dtype=torch.int64)
+        epoch_times, loss_curve = [], []
+        for _ in range(params["max_epochs"]):
+            start = time.perf_counter()
+            total, n_rows = 0.0, 0
+            for batch in batches(y, rng):
+                batch = torch.as_tensor(batch, dtype=torch.int64)
+                labels = y_t[batch]
+                embeddings = model(X_t[batch])
+                a, p, n = miner(embeddings, labels)
+                keep = allowed[labels[a], labels[n]]
+                loss = loss_func(embeddings, labels, (a[keep], p[keep], n[keep]))
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                total += float(loss) * len(batch)
+                n_rows += len(batch)
+            loss_curve.append(total / max(n_rows, 1))
+            epoch_times.append(time.perf_counter() - start)
+        model.eval()
+
+        def transform(X_new):
+            with torch.no_grad():
+                Z = torch.nn.functional.normalize(
+                    model(torch.as_tensor(X_new, dtype=torch.float32)), dim=1)
+            return Z.numpy().astype(np.float64)
+
+        extra = {"n_iter": len(epoch_times),
+                 "time_per_epoch": float(np.mean(epoch_times)),
+                 "loss_curve": loss_curve,
+                 "torch_threads": torch.get_num_threads()}
+        return transform, extra
+
+    version = metadata.version("pytorch-metric-learning")
+    return fit, f"{version} (torch {torch.__version__})"
+
+
 def run(spec):
     """Fit and transform as ``spec`` says; return the result dict (no arrays).
 

@@ -260,3 +260,29 @@ def _clustering_task():
 
 
 register_external(_clustering_task())
+
+
+def _tracking_task():
+    # Imported here: bench_tracking is also a script of its own.
+    from benchmarks.bench_tracking import (
+        MAIN_JOB_EPOCHS,
+        main_job_records,
+        tracking_table,
+    )
+
+    return ExternalTask(
+        "tracking", "Tracking: association of pedestrian crops",
+        run=main_job_records, table=tracking_table, metric="map_at_r",
+        baseline="raw pixels (standardised)",
+        protocol="pedestrians.npz (1850 crops of 106 tracklets): train on the "
+        "tracklets that start in the first half of the video, test on the others "
+        "(the same people may walk through both halves). Supervision: tracklet "
+        "ids and frames only. Every test crop queries its own tracklet's crops at "
+        "least 10 frames away among every crop of the tracklets seen with it; "
+        "MAP@R and P@1. DeepTripletTracklets trains "
+        f"{MAIN_JOB_EPOCHS[False]} epochs ({MAIN_JOB_EPOCHS[True]} with --quick), "
+        "pytorch-metric-learning as many, same network, loss, miner and batches, "
+        "one thread each. Full table: python -m benchmarks.bench_tracking.")
+
+
+register_external(_tracking_task())

@@ -356,3 +356,37 @@ def class_members(y, n_classes=None):
     order = np.argsort(y, kind="stable").astype(np.int64)
     counts = np.bincount(y, minlength=0 if n_classes is None else n_classes)
     return np.split(order, np.cumsum(counts)[:-1])
+
+
+def check_frames(frames, name="frames", n_samples=None):
+    """Frame numbers: a 1-D array of non-negative integers (integral floats
+    accepted), returned as int64; the length must be ``n_samples`` when given."""
+    frames = check_array(frames, ensure_2d=False, dtype=None, input_name=name,
+                         ensure_min_samples=1)
+    if frames.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {frames.shape}.")
+    if n_samples is not None and frames.shape[0] != n_samples:
+        raise ValueError(f"{name} has {frames.shape[0]} entries; expected "
+                         f"{n_samples} (one per row).")
+    if frames.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must hold integers; got dtype {frames.dtype}.")
+    if frames.dtype.kind == "f" and not np.all(frames == np.round(frames)):
+        raise ValueError(f"{name} must hold integers; got non-integral values.")
+    frames = frames.astype(np.int64)
+    if frames.min() < 0:
+        raise ValueError(f"{name} must be non-negative; got {frames.min()} at row "
+                         f"{int(np.argmin(frames))}.")
+    return frames
+
+
+def check_groups(groups, name, n_samples):
+    """Group labels (sequence or tracklet ids, any hashable values), one per row,
+    encoded as int64 codes ``0..k-1`` in sorted order of the values."""
+    groups = check_array(groups, ensure_2d=False, dtype=None, input_name=name,
+                         ensure_all_finite=True)
+    if groups.ndim != 1:
+        raise ValueError(f"{name} must be 1-D; got an array of shape {groups.shape}.")
+    if groups.shape[0] != n_samples:
+        raise ValueError(f"{name} has {groups.shape[0]} entries; expected "
+                         f"{n_samples} (one per row).")
+    return np.unique(groups, return_inverse=True)[1].astype(np.int64).ravel()

@@ -259,3 +259,41 @@ def count_within_radius(Z, labels, radius, probes):
     D = ((Z[probes][:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
     inside = (D < radius[probes][:, None]) & (labels[probes][:, None] != labels)
     return inside.sum(axis=1).astype(np.int64)
+
+
+# ---------------------------------------------------------------------------------
+# Tracking: losses of explicit constraints, mining among allowed negatives
+# ---------------------------------------------------------------------------------
+
+def triplet_constraint_loss_grad(E, anchors, positives, negatives, margin, squared):
+    """Written from the formula: the loss and an autograd-free gradient through
+    the (b, b) weights of the dense reference."""
+    D2 = ((E[:, None, :] - E[None, :, :]) ** 2).sum(axis=2)
+    loss, n_active, W = triplet_loss_weights(D2, anchors, positives, negatives,
+                                             margin, squared)
+    return loss, n_active, sq_dist_weights_grad(E, W)
+
+
+def contrastive_constraint_loss_grad(E, left, right, similar, margin):
+    D2 = ((E[:, None, :] - E[None, :, :]) ** 2).sum(axis=2)
+    loss, n_active, W = contrastive_loss_weights(D2, left, right, similar, margin)
+    return loss, n_active, sq_dist_weights_grad(E, W)
+
+
+def mine_allowed_triplets(D2, labels, allowed, margin, squared, miner):
+    """mine_triplets with the negatives of anchor a restricted to allowed[a]."""
+    allowed = allowed.astype(bool)
+    b = labels.shape[0]
+    if miner == 4:
+        same = labels[:, None] == labels[None, :]
+        out = []
+        for a in range(b):
+            pos = np.flatnonzero(same[a] & (np.arange(b) != a))
+            neg = np.flatnonzero(~same[a] & allowed[a])
+            if pos.size and neg.size:
+                out.append((a, pos[np.argmax(D2[a, pos])], neg[np.argmin(D2[a, neg])]))
+        out = np.array(out, dtype=np.int64).reshape(-1, 3)
+        return out[:, 0], out[:, 1], out[:, 2]
+    anchors, positives, negatives = mine_triplets(D2, labels, margin, squared, miner)
+    keep = allowed[anchors, negatives]
+    return anchors[keep], positives[keep], negatives[keep]

@@ -52,8 +52,10 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     xing = [r for r in records if r["method"] == "MahalanobisXing"]
     assert all(isinstance(r["converged"], bool) and r["threads"] for r in xing)
     text = (tmp_path / "results.md").read_text()
-    for task in ("closed", "openset", "verification"):
+    for task in ("closed", "openset", "verification", "tracking"):
         assert _tasks.TASKS[task].title in text
+    assert {r["method"] for r in document["external"]["tracking"]} >= {
+        "raw pixels (standardised)", "DeepTripletTracklets"}
     assert "better than Euclidean on" in text and "converged" in text
 
 

@@ -1,4 +1,4 @@
-"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``): numba-jitted loops for irregular work, BLAS for dense blocks.
+"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``, ``tracking``): numba-jitted loops for irregular work, BLAS for dense blocks.
 
 Conventions (see STYLE.md):
 
@@ -46,6 +46,11 @@ from .mining import (  # noqa: F401
     triplet_loss_weights,
     contrastive_pairs,
     contrastive_loss_weights,
+)
+from .tracking import (  # noqa: F401
+    triplet_constraint_loss_grad,
+    contrastive_constraint_loss_grad,
+    mine_allowed_triplets,
 )
 from .lmnn import (  # noqa: F401
     impostor_pairs_from_gram,

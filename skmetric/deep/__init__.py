@@ -4,11 +4,14 @@
 loss with online mining) train a multi-layer perceptron embedding and are
 scikit-learn transformers: put one before ``KNeighborsClassifier`` in a Pipeline.
 :class:`DeepSiamesePairs` and :class:`DeepTripletTriplets` train the same networks
-from labelled pairs or from triplets given as the samples.
+from labelled pairs or from triplets given as the samples, and
+:class:`DeepTripletTracklets` from tracklets (negatives mined among the tracklets
+seen at the same time).
 """
 
 from ._base import EmbeddingCollapseWarning
 from ._siamese import DeepSiamese
+from ._tracklets import DeepTripletTracklets
 from ._triplet import DeepTriplet
 from ._tuples import DeepSiamesePairs, DeepTripletTriplets
 
@@ -16,6 +19,7 @@ __all__ = [
     "DeepSiamese",
     "DeepSiamesePairs",
     "DeepTriplet",
+    "DeepTripletTracklets",
     "DeepTripletTriplets",
     "EmbeddingCollapseWarning",
 ]

@@ -45,6 +45,7 @@ from ._network import (
     network_loss_grad,
 )
 from ._optim import make_optimizer
+from ._wide import expand_parameters, principal_basis
 
 # Spread of the embedding (RMS distance to its mean) below this fraction of its RMS
 # norm counts as a collapse.
@@ -199,10 +200,19 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         printer = self._printer(validation is not None)
         printer.start(self._start_message(data, train, validation))
         max_iter = 1 if partial else self.max_iter
+        # Wide inputs train in the leading principal subspace of their rows
+        # (see _wide.py); the first layer and skip path are mapped back after.
         with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS):
-            params = self._initial_parameters(train.X, rng, continuing)
-            history = self._run_epochs(params, train, validation, max_iter, rng,
-                                       printer)
+            basis = None if continuing else principal_basis(train.X)
+            fit_train, fit_validation = (train, validation) if basis is None else (
+                _projected(train, basis), _projected(validation, basis))
+            params = self._initial_parameters(fit_train.X, rng, continuing)
+            history = self._run_epochs(params, fit_train, fit_validation, max_iter,
+                                       rng, printer)
+        if basis is not None:
+            params = expand_parameters(params, basis, len(self._layer_sizes(1)) - 1,
+                                       self.skip is not None)
+            self._optimizer_key = None  # its moments live in the subspace
 
         self.coefs_, self.intercepts_, self.skip_ = self._unpack(params)
         previous = self.loss_curve_ if continuing else []
@@ -438,8 +448,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _run_epoch(self, params, train, members, rng):
         if train.labels is not None:
-            batches = class_batches(members, self.batch_size, self.n_samples_per_class,
-                                    rng)
+            batches = self._class_batches(members, rng)
         else:
             batches = constraint_batches(train.constraints.shape[0], self.batch_size,
                                          rng)
@@ -468,6 +477,10 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             total_active += n_active
             total_terms += n_terms
         return total_loss / len(batches), total_active, total_terms
+
+    def _class_batches(self, members, rng):
+        """One epoch of batches of labelled rows (a hook for subclasses)."""
+        return class_batches(members, self.batch_size, self.n_samples_per_class, rng)
 
     def _validation_score(self, params, train, validation):
         """MAP@R of held-out rows, or the subclass's score of held-out constraints.
@@ -518,6 +531,14 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         return _embed_blocks(X, self.coefs_, self.intercepts_, self.skip_,
                              self.activation, self.normalize)
+
+
+def _projected(data, basis):
+    """The same training data with its rows projected on ``basis`` (or None)."""
+    if data is None:
+        return None
+    return _TrainingData(data.X @ basis, labels=data.labels,
+                         constraints=data.constraints, extra=data.extra)
 
 
 def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):

@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from .._kernels import (
+    contrastive_constraint_loss_grad,
     contrastive_loss_weights,
     contrastive_pairs,
     pair_sq_dists,
@@ -218,9 +219,10 @@ class DeepSiamese(DeepEmbeddingBase):
         right = np.ascontiguousarray(constraints[:, 1])
 
         def embedding_loss(E):
-            D2 = pairwise_sq_dists(E, E)
-            loss, n_active, W = contrastive_loss_weights(D2, left, right, extra, margin)
-            return loss, sq_dist_weights_grad(E, W), n_active, left.shape[0]
+            # Pair by pair: O(m k), not the batch's (b, b) distances.
+            loss, n_active, grad = contrastive_constraint_loss_grad(
+                E, left, right, extra, margin)
+            return loss, grad, n_active, left.shape[0]
 
         return embedding_loss
 

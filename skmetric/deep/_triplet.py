@@ -14,6 +14,7 @@ from .._kernels import (
     pair_sq_dists,
     pairwise_sq_dists,
     sq_dist_weights_grad,
+    triplet_constraint_loss_grad,
     triplet_loss_weights,
 )
 from .._validation import Interval, Real, StrOptions, check_triplets
@@ -290,11 +291,11 @@ class DeepTriplet(DeepEmbeddingBase):
         negatives = np.ascontiguousarray(constraints[:, 2])
 
         def embedding_loss(E):
-            D2 = pairwise_sq_dists(E, E)
-            loss, n_active, W = triplet_loss_weights(
-                D2, anchors, positives, negatives, margin, squared
+            # Triplet by triplet: O(m k), not the batch's (b, b) distances.
+            loss, n_active, grad = triplet_constraint_loss_grad(
+                E, anchors, positives, negatives, margin, squared
             )
-            return loss, sq_dist_weights_grad(E, W), n_active, anchors.shape[0]
+            return loss, grad, n_active, anchors.shape[0]
 
         return embedding_loss
 
