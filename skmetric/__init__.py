@@ -8,6 +8,7 @@ a ``Pipeline`` before ``KNeighborsClassifier``. Pair and triplet learners
 their samples are the pairs or triplets themselves.
 """
 
+from ._covariance import Covariance
 from ._lmnn import LMNN
 from ._xing import MahalanobisXing
 from ._xing_pairs import MahalanobisXingPairs
@@ -16,6 +17,7 @@ from .deep import DeepSiamese, DeepTriplet
 __version__ = "0.1.0"
 
 __all__ = [
+    "Covariance",
     "DeepSiamese",
     "DeepTriplet",
     "LMNN",

@@ -138,3 +138,28 @@ def initial_components(init, X, y, n_components, rng):
 def _has_spread(X):
     """True when some feature of X takes more than one value."""
     return bool(np.any(X.max(axis=0) > X.min(axis=0)))
+
+
+def whitening_components(C):
+    """L with ``L^T L = pinv(C)`` for a covariance C: the whitening map of C.
+
+    L is the symmetric pseudo-inverse square root ``V diag(1/sqrt(lambda)) V^T``
+    over the eigenvalues ``lambda`` above ``n_features * eps * lambda_max`` (as
+    ``scipy.linalg.pinvh`` decides the rank); directions of C's null space get
+    weight zero. Symmetric, so ``L @ L = pinv(C)`` too.
+
+    Returns
+    -------
+    components : ndarray of shape (n_features, n_features)
+    rank : int
+        Number of eigenvalues kept.
+    """
+    values, vectors = symmetric_eigh(C)
+    top = max(values[0], 0.0) if values.size else 0.0
+    kept = values > C.shape[0] * np.finfo(np.float64).eps * top
+    if top == 0.0:
+        kept[:] = False
+    inverse_roots = np.zeros_like(values)
+    inverse_roots[kept] = 1.0 / np.sqrt(values[kept])
+    components = (vectors * inverse_roots) @ vectors.T
+    return np.ascontiguousarray((components + components.T) * 0.5), int(kept.sum())

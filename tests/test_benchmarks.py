@@ -167,6 +167,12 @@ def test_estimator_benchmark_quick_run(script):
     assert "skmetric Xing full" in out.stdout
 
 
+def test_classic_benchmark_quick_run():
+    out = _run("benchmarks.bench_classic", "--quick")
+    assert "skmetric Covariance" in out.stdout
+    assert "| learner | accuracy within noise or better |" in out.stdout
+
+
 def test_harness_table_has_a_converged_column():
     from skmetric import LMNN
 
