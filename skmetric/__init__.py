@@ -9,7 +9,11 @@ their samples are the pairs or triplets themselves.
 """
 
 from ._covariance import Covariance
+from ._lfda import LFDA
 from ._lmnn import LMNN
+from ._mlkr import MLKR
+from ._nca import NCA
+from ._rca import RCA, RCAChunks
 from ._xing import MahalanobisXing
 from ._xing_pairs import MahalanobisXingPairs
 from .deep import DeepSiamese, DeepTriplet
@@ -20,8 +24,13 @@ __all__ = [
     "Covariance",
     "DeepSiamese",
     "DeepTriplet",
+    "LFDA",
     "LMNN",
     "MahalanobisXing",
     "MahalanobisXingPairs",
+    "MLKR",
+    "NCA",
+    "RCA",
+    "RCAChunks",
     "__version__",
 ]
