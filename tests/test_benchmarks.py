@@ -46,6 +46,9 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     for r in records:
         assert set(r["scores"]) == {k for k, _ in _tasks.TASKS[r["task"]].metrics} | (
             {"n_pairs"} if r["task"] == "verification" else set())
+    methods = {(r["method"], r["task"]) for r in records}
+    for name in ("NCA", "MLKR", "LFDA", "Covariance", "RCA"):  # classic learners
+        assert {(name, "closed"), (name, "openset")} <= methods
     xing = [r for r in records if r["method"] == "MahalanobisXing"]
     assert all(isinstance(r["converged"], bool) and r["threads"] for r in xing)
     text = (tmp_path / "results.md").read_text()
