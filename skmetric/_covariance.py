@@ -4,9 +4,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._base import MahalanobisMixin
-from ._init import whitening_components
+from ._init import components_from_metric, whitening_components
 from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
-from ._validation import check_params, check_X
+from ._validation import Integral, Interval, check_params, check_X
 
 
 class Covariance(MahalanobisMixin, TransformerMixin, BaseEstimator):
@@ -19,15 +19,20 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
+    n_components : int, default=None
+        None keeps every feature: ``components_`` is the symmetric whitening
+        map. An int keeps the leading ``n_components`` eigen-directions of M
+        (the directions of least variance, each scaled to unit variance).
     n_jobs : int, default=None
         Threads of the fit (BLAS), as in :class:`NCA`; fits on fewer than 2048
         samples run on one thread. The fitted model agrees to rounding.
 
     Attributes
     ----------
-    components_ : ndarray of shape (n_features, n_features)
+    components_ : ndarray of shape (n_components, n_features)
         The symmetric whitening map ``L = C^{-1/2}`` (pseudo-inverse square
-        root), ``L^T L = M = C^+``.
+        root), ``L^T L = M = C^+``; with ``n_components``, its leading
+        eigen-directions.
     rank_ : int
         Rank of the covariance; directions of its null space (constant
         features, linear dependencies) get weight zero.
@@ -69,9 +74,13 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseEstimator):
     0.9
     """
 
-    _parameter_constraints = {"n_jobs": N_JOBS_CONSTRAINT}
+    _parameter_constraints = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": N_JOBS_CONSTRAINT,
+    }
 
-    def __init__(self, *, n_jobs=None):
+    def __init__(self, n_components=None, *, n_jobs=None):
+        self.n_components = n_components
         self.n_jobs = n_jobs
 
     def fit(self, X, y=None):
@@ -91,8 +100,17 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseEstimator):
         """
         check_params(self)
         X = check_X(self, X)
+        if self.n_components is not None and self.n_components > X.shape[1]:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most the number of "
+                f"features, {X.shape[1]}."
+            )
         with thread_limits(fit_n_jobs(self.n_jobs, X.shape[0])):
             centred = X - X.mean(axis=0)
             covariance = centred.T @ centred / X.shape[0]
-            self.components_, self.rank_ = whitening_components(covariance)
+            components, self.rank_ = whitening_components(covariance)
+            if self.n_components is not None:
+                components = components_from_metric(components @ components,
+                                                    self.n_components)
+        self.components_ = components
         return self

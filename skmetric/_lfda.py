@@ -134,7 +134,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training samples.
         y : array-like of shape (n_samples,)
-            Class labels (at least two classes).
+            Class labels: at least two classes, each of at least two samples.
 
         Returns
         -------
@@ -142,7 +142,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         check_params(self)
-        X, y_encoded, _ = check_X_y_classes(self, X, y, min_class_size=1)
+        X, y_encoded, _ = check_X_y_classes(self, X, y)
         n_samples, n_features = X.shape
         n_components = self.n_components or n_features
         if n_components > n_features:

@@ -152,6 +152,11 @@ class MLKR(MahalanobisMixin, TransformerMixin, BaseEstimator):
             )
         y = np.asarray(y, dtype=np.float64)
         spread = y.std()
-        targets = np.ascontiguousarray((y - y.mean()) / (spread if spread > 0 else 1.0))
+        if not spread > 0.0:
+            raise ValueError(
+                f"MLKR needs targets that vary; every value of y is {y[0]!r}, so "
+                "every metric predicts them equally well."
+            )
+        targets = np.ascontiguousarray((y - y.mean()) / spread)
         init_labels = np.zeros(X.shape[0], dtype=np.int64)
         return fit_softmax_learner(self, X, targets, "mlkr", init_labels)

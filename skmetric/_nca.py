@@ -169,8 +169,7 @@ class NCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training samples.
         y : array-like of shape (n_samples,)
-            Class labels (at least two classes; a class of one sample has no
-            correct neighbour and adds a constant to the loss).
+            Class labels: at least two classes, each of at least two samples.
 
         Returns
         -------
@@ -178,5 +177,5 @@ class NCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         check_params(self)
-        X, y_encoded, _ = check_X_y_classes(self, X, y, min_class_size=1)
+        X, y_encoded, _ = check_X_y_classes(self, X, y)
         return fit_softmax_learner(self, X, y_encoded, "nca", y_encoded)

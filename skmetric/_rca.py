@@ -179,7 +179,7 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             Training samples.
         y : array-like of shape (n_samples,)
-            Class labels; with ``n_chunks=None`` every class needs two samples.
+            Class labels: at least two classes, each of at least two samples.
 
         Returns
         -------
@@ -187,12 +187,10 @@ class RCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
             The fitted estimator.
         """
         check_params(self)
-        X, y_encoded, _ = check_X_y_classes(self, X, y, min_class_size=1)
+        X, y_encoded, _ = check_X_y_classes(self, X, y)
         rng = check_random_state(self.random_state)
         if self.n_chunks is None:
             chunk = y_encoded.copy()
-            if np.bincount(chunk).max() < 2:
-                raise ValueError("RCA needs a class with at least two samples.")
         else:
             chunk = sample_chunklets(y_encoded, self.n_chunks, self.chunk_size, rng)
         return fit_rca(self, X, chunk)
