@@ -15,8 +15,10 @@ process of their timed fits, then every fit alone is timed with
 markdown table per dataset (accuracy mean ± split-to-split std, median fit time,
 converged fits), then per learner the accuracy verdict (skmetric's mean at least
 metric-learn's minus the larger of the two split-to-split stds), the median
-over datasets of metric-learn's median fit time divided by skmetric's, and
-metric-learn's failures (failed, timed out, or non-finite output).
+over datasets of metric-learn's median fit time divided by skmetric's (and the
+same for the process CPU time of the fits, all threads, far less disturbed by
+other work on a shared machine), and metric-learn's failures (failed, timed
+out, or non-finite output).
 
 Part 2, NCA at scale (``--scale``): skmetric's NCA against scikit-learn's
 ``NeighborhoodComponentsAnalysis`` on synthetic data of 50 features and 10
@@ -148,12 +150,13 @@ def learner_summary(rows, learners):
     by = {(r["dataset"], r["method"]): r for r in rows}
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     lines = ["| learner | accuracy within noise or better | median time ratio "
-             "(metric-learn / skmetric) | metric-learn failures | skmetric "
-             "failures |", "|---|---|---:|---|---|"]
+             "(metric-learn / skmetric) | median CPU-time ratio | metric-learn "
+             "failures | skmetric failures |", "|---|---|---:|---:|---|---|"]
     for learner in learners:
         ours_label = _label(learner, "skmetric")
         peer_label = _label(learner, "metric-learn")
-        verdicts, ratios, peer_failures, our_failures = [], [], [], []
+        verdicts, ratios, cpu_ratios, peer_failures, our_failures = \
+            [], [], [], [], []
         for dataset in datasets:
             ours, peer = by.get((dataset, ours_label)), by.get((dataset, peer_label))
             if ours is not None and ours["status"] != "ok":
@@ -171,10 +174,14 @@ def learner_summary(rows, learners):
                             f"{peer['accuracy_mean']:.3f})")
             if ours["fit_time_median"] and peer["fit_time_median"]:
                 ratios.append(peer["fit_time_median"] / ours["fit_time_median"])
+            if ours["cpu_time_median"] and peer["cpu_time_median"]:
+                cpu_ratios.append(peer["cpu_time_median"] / ours["cpu_time_median"])
         if not verdicts and not our_failures and not peer_failures:
             continue
         ratio = f"{statistics.median(ratios):.1f}" if ratios else "-"
+        cpu = f"{statistics.median(cpu_ratios):.1f}" if cpu_ratios else "-"
         lines.append(f"| {learner.name} | {'; '.join(verdicts) or '-'} | {ratio} | "
+                     f"{cpu} | "
                      f"{'; '.join(peer_failures) or 'none'} | "
                      f"{'; '.join(our_failures) or 'none'} |")
     return lines

@@ -170,8 +170,8 @@ def discriminant_directions(between, within, total):
 
     Shared by the learners that whiten a within-group scatter (LFDA, RCA).
     The problem is solved in the range of ``total`` (the data's own span:
-    constant features and linear dependencies drop out). Where ``within`` is
-    singular there (fewer points than features, or groups that do not vary
+    constant features and linear dependencies drop out), in coordinates where
+    ``total`` is the identity. Where ``within`` is singular there (fewer points than features, or groups that do not vary
     along some direction), a ridge of ``RIDGE`` times its mean eigenvalue in
     the span is added, so those directions get a finite, very large weight
     instead of a failure.
@@ -196,7 +196,10 @@ def discriminant_directions(between, within, total):
     kept = values > total.shape[0] * np.finfo(np.float64).eps * top
     if top == 0.0 or not kept.any():
         return np.zeros(0), np.zeros((total.shape[0], 0)), False
-    span = vectors[:, kept]
+    # Whitened basis of the span (span^T total span = I): the rank test below
+    # is then relative to the data's own spread along every direction, so it
+    # does not depend on the units of the features.
+    span = vectors[:, kept] / np.sqrt(values[kept])
     within_span = span.T @ within @ span
     within_span = (within_span + within_span.T) * 0.5
     between_span = span.T @ between @ span
