@@ -171,10 +171,10 @@ def discriminant_directions(between, within, total):
     Shared by the learners that whiten a within-group scatter (LFDA, RCA).
     The problem is solved in the range of ``total`` (the data's own span:
     constant features and linear dependencies drop out), in coordinates where
-    ``total`` is the identity. Where ``within`` is singular there (fewer points than features, or groups that do not vary
-    along some direction), a ridge of ``RIDGE`` times its mean eigenvalue in
-    the span is added, so those directions get a finite, very large weight
-    instead of a failure.
+    ``total`` is the identity. Where ``within`` is singular there (fewer points
+    than features, or groups that do not vary along some direction), a ridge of
+    ``RIDGE`` times its mean eigenvalue in the span is added, so those
+    directions get a finite, very large weight instead of a failure.
 
     Parameters
     ----------
@@ -220,7 +220,7 @@ RIDGE = 1e-9
 
 
 def signed_rows(rows):
-    """Rows each multiplied by +-1 so that its entry of largest magnitude is positive."""
+    """Rows each multiplied by +-1 so that their largest-magnitude entry is positive."""
     if rows.shape[0] == 0:
         return rows
     largest = rows[np.arange(rows.shape[0]), np.argmax(np.abs(rows), axis=1)]

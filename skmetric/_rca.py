@@ -1,4 +1,4 @@
-"""RCA: Relevant Components Analysis (Bar-Hillel et al. 2005), from labels or chunklets."""
+"""RCA: Relevant Components Analysis (Bar-Hillel et al. 2005), labels or chunklets."""
 
 import warnings
 from numbers import Integral
