@@ -293,8 +293,8 @@ def scale_table(sizes, timeout, with_sklearn_up_to=16000):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 splits of iris and wine, no peers, a small scale "
-                             "point: a smoke test")
+                        help="2 splits of iris, no peers, one scale point of "
+                             "300 rows: a smoke test")
     parser.add_argument("--datasets", default=None)
     parser.add_argument("--learners", default=None,
                         help="comma-separated names of LEARNERS (default: all)")
@@ -319,9 +319,8 @@ def main(argv=None):
     n_splits, peers = args.n_splits, not args.no_peers
     sizes = [int(s) for s in args.scale_sizes.split(",")]
     if args.quick:
-        names, n_splits, peers = names[:2] if args.datasets else ["iris", "wine"], \
-            2, False
-        sizes = [600]
+        names, n_splits, peers = names[:1] if args.datasets else ["iris"], 2, False
+        sizes = [300]
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
           f"{os.cpu_count()} cores (a shared machine)")
