@@ -60,7 +60,7 @@ from benchmarks._tasks import TASKS, ExternalTask
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = ("iris", "wine", "breast_cancer", "digits")
-# estimators None: every skmetric estimator of the main job, linear and deep.
+# estimators None: every skmetric estimator of the main job (linear, classic, deep).
 QUICK = {"datasets": "iris,wine,digits", "estimators": None, "max_train": 300}
 
 
@@ -74,7 +74,9 @@ def parse_args(argv=None):
                         help="comma-separated names (default: every one found)")
     parser.add_argument("--estimators", default=None,
                         help="comma-separated keys: euclidean, pca, xing, "
-                             "xing_diagonal, lmnn, siamese, triplet (default: all)")
+                             "xing_diagonal, lmnn, siamese, triplet, and the "
+                             "classic learners nca, mlkr, lfda, covariance, rca, "
+                             "itml, sdml, lsml, scml (default: all)")
     parser.add_argument("--peers", default="all",
                         help=f"'all' or comma-separated labels among "
                              f"{', '.join(PEER_METHODS)}")

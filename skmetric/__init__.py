@@ -8,7 +8,12 @@ a ``Pipeline`` before ``KNeighborsClassifier``. Pair and triplet learners
 their samples are the pairs or triplets themselves.
 """
 
+from ._covariance import Covariance
+from ._lfda import LFDA
 from ._lmnn import LMNN
+from ._mlkr import MLKR
+from ._nca import NCA
+from ._rca import RCA, RCAChunks
 from ._xing import MahalanobisXing
 from ._xing_pairs import MahalanobisXingPairs
 from .deep import DeepSiamese, DeepTriplet
@@ -16,10 +21,16 @@ from .deep import DeepSiamese, DeepTriplet
 __version__ = "0.1.0"
 
 __all__ = [
+    "Covariance",
     "DeepSiamese",
     "DeepTriplet",
+    "LFDA",
     "LMNN",
     "MahalanobisXing",
     "MahalanobisXingPairs",
+    "MLKR",
+    "NCA",
+    "RCA",
+    "RCAChunks",
     "__version__",
 ]

@@ -1,4 +1,4 @@
-"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``, ``tracking``): numba-jitted loops for irregular work, BLAS for dense blocks.
+"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``, ``tracking``, ``softmax``): numba-jitted loops for irregular work, BLAS for dense blocks.
 
 Conventions (see STYLE.md):
 
@@ -62,4 +62,11 @@ from .lmnn import (  # noqa: F401
     _group_pairs,
     nearest_from_gram,
     count_within_radius,
+)
+from .softmax import (  # noqa: F401
+    neighbour_softmax,
+    nca_weights,
+    mlkr_weights,
+    neighbour_sq_dists,
+    neighbour_weighted_sum,
 )
