@@ -34,6 +34,8 @@ __all__ = [
     "check_triplets",
     "check_X_y_classes",
     "check_X",
+    "check_interactions",
+    "check_rankings",
 ]
 
 
@@ -346,3 +348,100 @@ def class_members(y, n_classes=None):
     order = np.argsort(y, kind="stable").astype(np.int64)
     counts = np.bincount(y, minlength=0 if n_classes is None else n_classes)
     return np.split(order, np.cumsum(counts)[:-1])
+
+
+def _check_integer_ids(values, what):
+    """An array of integer ids: reject floats, booleans, objects and strings."""
+    arr = np.asarray(values)
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(
+            f"{what} must hold integer ids; got dtype {arr.dtype}. Encode users "
+            "and items as integers 0..n-1 first (for example with "
+            "sklearn.preprocessing.OrdinalEncoder or numpy.unique(..., "
+            "return_inverse=True))."
+        )
+    return arr.astype(np.int64)
+
+
+def check_interactions(X, *, n_users=None, n_items=None, name="X",
+                       allow_empty=False):
+    """Validate user-item interactions: an integer array ``(n_interactions, 2)``.
+
+    Column 0 holds user ids, column 1 item ids, both non-negative integers; with
+    ``n_users`` / ``n_items`` given they must also be below them. Float ids (even
+    integral ones such as ``3.0``), booleans and strings raise a ``TypeError``;
+    negative or too large ids, a wrong shape or (unless ``allow_empty``) no rows
+    raise a ``ValueError`` naming the offending id.
+
+    Returns
+    -------
+    X : ndarray of shape (n_interactions, 2), int64, C-contiguous
+        A new array; the caller's is never written to.
+    """
+    arr = _check_integer_ids(X, name)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(
+            f"{name} must be an integer array of shape (n_interactions, 2) holding "
+            f"(user, item) ids; got shape {arr.shape}."
+        )
+    if arr.shape[0] == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty; at least one interaction is needed.")
+    for column, role, bound in ((0, "user", n_users), (1, "item", n_items)):
+        if arr.shape[0] == 0:
+            break
+        ids = arr[:, column]
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0:
+            raise ValueError(
+                f"{name} holds the {role} id {low}; {role} ids must be "
+                "non-negative integers."
+            )
+        if bound is not None and high >= bound:
+            raise ValueError(
+                f"{name} holds the {role} id {high}, but there are {bound} "
+                f"{role}s (valid ids are 0..{bound - 1})."
+            )
+    return np.ascontiguousarray(arr)
+
+
+def check_rankings(recommended, k, *, n_rows=None, name="recommended"):
+    """Validate rankings of items: an integer array ``(n_rows, >= k)``, best first.
+
+    Entries are item ids (non-negative) or -1 for an empty slot (fewer than k
+    candidates). An item may appear at most once within a row's first ``k``
+    entries. Returns the first ``k`` columns as a new int64 C-contiguous array.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer; got {k!r}.")
+    arr = _check_integer_ids(recommended, name)
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D array of item ids, one row per user, best "
+            f"first; got shape {arr.shape}."
+        )
+    if arr.shape[1] < k:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} columns, fewer than k={k}: give at least "
+            "k items per user (pad with -1 where there are fewer candidates)."
+        )
+    if n_rows is not None and arr.shape[0] != n_rows:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} rows but {n_rows} users were given; row r "
+            "must hold the ranking of users[r]."
+        )
+    top = np.ascontiguousarray(arr[:, :k])
+    if top.size and top.min() < -1:
+        raise ValueError(
+            f"{name} holds the item id {int(top.min())}; item ids are "
+            "non-negative, and -1 marks an empty slot."
+        )
+    ordered = np.sort(top, axis=1)
+    repeated = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
+    if np.any(repeated):
+        row = int(np.flatnonzero(repeated.any(axis=1))[0])
+        item = int(ordered[row, 1:][repeated[row]][0])
+        raise ValueError(
+            f"{name} row {row} lists item {item} twice among its first {k} "
+            "entries; a ranking holds each item at most once."
+        )
+    return top
