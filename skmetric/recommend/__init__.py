@@ -19,9 +19,12 @@ from ._metrics import (
     recall_at_k,
     top_k_items,
 )
+from ._splits import UserRandomSplit, UserTimeSplit
 
 __all__ = [
     "RecommendationScorer",
+    "UserRandomSplit",
+    "UserTimeSplit",
     "coverage",
     "map_at_10_scorer",
     "map_at_k",
