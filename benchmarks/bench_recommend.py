@@ -78,8 +78,8 @@ METHODS = ("popularity", "item-kNN", *PEERS, CML)
 # Grids the tuning draws from (the defaults are always one of the candidates).
 GRIDS = {
     "item-kNN": {"n_neighbors": [10, 20, 50, 100, 200, 400, None]},
-    "implicit ALS": {"factors": [32, 64, 128], "regularization": [0.001, 0.01, 0.1, 1.0],
-                     "alpha": [1.0, 5.0, 10.0, 40.0], "iterations": [15, 30]},
+    "implicit ALS": {"factors": [32, 64, 128],
+                     "regularization": [0.001, 0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 10.0, 40.0], "iterations": [15, 30]},
     "implicit BPR": {"factors": [32, 64, 128],
                      "learning_rate": [0.005, 0.01, 0.05, 0.1],
                      "regularization": [0.0001, 0.001, 0.01, 0.1],
@@ -195,7 +195,8 @@ def _keep_top(S, n_neighbors):
 
 def genre_popularity_scores(X_train, genres, users, items):
     """Cosine between each user's genre profile and each item's genres."""
-    profile = np.zeros((int(users.max()) + 1, genres.shape[1]))
+    n_users = int(max(users.max(), X_train[:, 0].max())) + 1
+    profile = np.zeros((n_users, genres.shape[1]))
     np.add.at(profile, X_train[:, 0], genres[X_train[:, 1]].astype(np.float64))
     P = profile[users]
     G = genres[items].astype(np.float64)
