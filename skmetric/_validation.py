@@ -27,6 +27,7 @@ __all__ = [
     "Real",
     "StrOptions",
     "check_array_param",
+    "check_interactions",
     "class_members",
     "check_params",
     "check_pair_labels",
@@ -346,3 +347,113 @@ def class_members(y, n_classes=None):
     order = np.argsort(y, kind="stable").astype(np.int64)
     counts = np.bincount(y, minlength=0 if n_classes is None else n_classes)
     return np.split(order, np.cumsum(counts)[:-1])
+
+
+def check_interactions(X, sample_weight=None, *, n_users=None, n_items=None,
+                       what="X"):
+    """Validate user-item interactions ``(user, item)`` and their weights.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_interactions, 2)
+        Integer ids: ``X[:, 0]`` users, ``X[:, 1]`` items (floats holding whole
+        numbers are accepted, as after a round trip through pandas).
+    sample_weight : array-like of shape (n_interactions,) or None
+        Finite and non-negative (a rating, a play count); None gives 1 to each.
+    n_users, n_items : int or None
+        Number of users and items: ids must be below them. None: any
+        non-negative id.
+    what : str
+        The argument's name in messages.
+
+    Returns
+    -------
+    users, items : ndarray of shape (n_interactions,), int64, C-contiguous
+    weights : ndarray of shape (n_interactions,), float64
+
+    Raises
+    ------
+    TypeError
+        Ids that are not integers (non-whole floats, strings, objects).
+    ValueError
+        A wrong shape, no interaction, a negative id or one beyond ``n_users`` /
+        ``n_items``, a (user, item) pair given twice, a NaN, infinite or negative
+        weight, or a user whose weights are all zero (a user with nothing to learn
+        from).
+    """
+    arr = np.asarray(X)
+    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(
+        arr.dtype, np.number
+    ) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(
+            f"{what} must be an integer array of (user, item) ids; got dtype "
+            f"{arr.dtype}."
+        )
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(
+            f"{what} must have shape (n_interactions, 2), one (user, item) pair "
+            f"of integer ids per row; got shape {arr.shape}."
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{what} is empty; at least one interaction is needed.")
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or np.any(arr != np.round(arr)):
+            raise TypeError(
+                f"{what} must hold integer (user, item) ids; got non-integer "
+                "values."
+            )
+    ids = arr.astype(np.int64)
+    for column, name, bound in ((0, "user", n_users), (1, "item", n_items)):
+        low, high = ids[:, column].min(), ids[:, column].max()
+        if low < 0:
+            raise ValueError(
+                f"{what} holds {name} id {low}; ids must be non-negative."
+            )
+        if bound is not None and high >= bound:
+            raise ValueError(
+                f"{what} holds {name} id {high}, beyond n_{name}s={bound} (valid "
+                f"ids are 0..{bound - 1})."
+            )
+    users = np.ascontiguousarray(ids[:, 0])
+    items = np.ascontiguousarray(ids[:, 1])
+    order = np.lexsort((items, users))
+    same = (np.diff(users[order]) == 0) & (np.diff(items[order]) == 0)
+    if same.any():
+        first = order[np.flatnonzero(same)[0]]
+        raise ValueError(
+            f"{what} holds the interaction (user {users[first]}, item "
+            f"{items[first]}) more than once; merge duplicates first (for example "
+            "by summing their weights)."
+        )
+    if sample_weight is None:
+        weights = np.ones(users.shape[0])
+    else:
+        weights = np.asarray(sample_weight)
+        if weights.dtype == object or weights.dtype == bool or not np.issubdtype(
+            weights.dtype, np.number
+        ) or np.issubdtype(weights.dtype, np.complexfloating):
+            raise TypeError(
+                f"sample_weight must be numeric; got dtype {weights.dtype}."
+            )
+        weights = weights.astype(np.float64)
+        if weights.shape != (users.shape[0],):
+            raise ValueError(
+                f"sample_weight must have shape ({users.shape[0]},), one weight "
+                f"per interaction; got shape {weights.shape}."
+            )
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("sample_weight holds NaN or infinite values.")
+        if np.any(weights < 0):
+            raise ValueError(
+                f"sample_weight holds negative values (smallest "
+                f"{weights.min()}); weights must be non-negative."
+            )
+        totals = np.bincount(users, weights=weights)
+        present = np.bincount(users) > 0
+        empty = np.flatnonzero(present & (totals == 0))
+        if empty.size:
+            raise ValueError(
+                f"user {empty[0]} has interactions whose weights are all zero: "
+                "nothing to learn from; drop that user's rows."
+            )
+    return users, items, weights
