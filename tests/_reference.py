@@ -262,7 +262,7 @@ def count_within_radius(Z, labels, radius, probes):
 
 
 # ---------------------------------------------------------------------------------
-# Recommendation: collaborative metric learning and top-n ranking
+# Recommendation: collaborative metric learning
 # ---------------------------------------------------------------------------------
 
 
@@ -318,12 +318,3 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
     params[rows] -= learning_rate * grads[rows]
     grads[rows] = 0.0
     _clip_rows(params, rows, max_norm)
-
-
-def top_n_per_row(scores, n):
-    out = np.full((scores.shape[0], n), -1, dtype=np.int64)
-    for r, row in enumerate(scores):
-        finite = np.flatnonzero(row > -np.inf)
-        order = finite[np.lexsort((finite, -row[finite]))][:n]
-        out[r, :order.size] = order
-    return out

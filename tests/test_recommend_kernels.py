@@ -124,22 +124,3 @@ def test_update_rows_match_reference(seed, n, k, m, max_norm):
             assert_allclose(g, e, rtol=1e-10, atol=1e-12)
         if max_norm > 0:
             assert np.all(np.linalg.norm(got[0][rows], axis=1) <= max_norm + 1e-12)
-
-
-@pytest.mark.parametrize("seed", range(5))
-@pytest.mark.parametrize("m, c, n", [(1, 1, 1), (3, 5, 10), (20, 50, 7),
-                                     (8, 300, 25)])
-def test_top_n_per_row_matches_reference(seed, m, c, n):
-    rng = np.random.default_rng(seed)
-    # Few distinct values, so that ties are frequent; some entries excluded.
-    scores = rng.integers(0, 4, size=(m, c)).astype(np.float64)
-    scores[rng.random((m, c)) < 0.3] = -np.inf
-    copy = scores.copy()
-    assert_array_equal(kernels.top_n_per_row(scores, n), ref.top_n_per_row(scores, n))
-    assert_array_equal(scores, copy)
-
-
-def test_top_n_per_row_ties_go_to_smaller_id_and_pad():
-    scores = np.array([[1.0, 3.0, 3.0, -np.inf, 2.0, 3.0]])
-    assert_array_equal(kernels.top_n_per_row(scores, 4), [[1, 2, 5, 4]])
-    assert_array_equal(kernels.top_n_per_row(scores, 7), [[1, 2, 5, 4, 0, -1, -1]])

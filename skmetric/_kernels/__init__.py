@@ -59,5 +59,4 @@ from .recommend import (  # noqa: F401
     cml_scatter_grads,
     adagrad_update_rows,
     sgd_update_rows,
-    top_n_per_row,
 )

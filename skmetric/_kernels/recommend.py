@@ -1,4 +1,4 @@
-"""Recommendation: collaborative metric learning (CML) and top-n ranking.
+"""Recommendation: the steps of collaborative metric learning (CML).
 
 Users and items are rows of two float64 C-contiguous matrices in one space:
 ``P`` (n_users, k) and ``Q`` (n_items, k). A batch is a list of interactions
@@ -192,39 +192,3 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
             scale = max_norm / np.sqrt(norm2)
             for f in range(k):
                 params[r, f] *= scale
-
-
-@kernel(parallel=True)
-def top_n_per_row(scores, n):
-    """Column indices of the n largest finite scores of each row, best first.
-
-    Ties go to the smaller column index; ``-inf`` (excluded) entries are never
-    chosen, and a row with fewer than n finite scores is padded with -1.
-    ``scores`` (m, c) float64 C; returns (m, n) int64. Cost O(m c log n) at worst;
-    parallel over rows.
-    """
-    m, c = scores.shape
-    out = np.full((m, n), -1, dtype=np.int64)
-    for r in prange(m):
-        best = np.empty(n)
-        idx = np.empty(n, dtype=np.int64)
-        size = 0
-        for col in range(c):
-            s = scores[r, col]
-            if not s > -np.inf:  # -inf or NaN: excluded
-                continue
-            if size == n and s <= best[n - 1]:
-                continue  # not better than the worst kept (ties keep the smaller id)
-            pos = size if size < n else n - 1
-            # Shift down the kept entries strictly worse than s.
-            while pos > 0 and best[pos - 1] < s:
-                best[pos] = best[pos - 1]
-                idx[pos] = idx[pos - 1]
-                pos -= 1
-            best[pos] = s
-            idx[pos] = col
-            if size < n:
-                size += 1
-        for t in range(size):
-            out[r, t] = idx[t]
-    return out

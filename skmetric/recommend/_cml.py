@@ -9,33 +9,37 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._base import VerbosePrinter, warn_not_converged
-from .._kernels import _BLOCK_ELEMENTS, top_n_per_row
+from .._kernels import _BLOCK_ELEMENTS
 from .._threads import N_JOBS_CONSTRAINT, thread_limits
-from .._validation import Interval, StrOptions, check_interactions, check_params
+from .._validation import (
+    Interval,
+    StrOptions,
+    check_interactions,
+    check_params,
+    check_training_interactions,
+)
+from ..metrics import _nearest
 from . import _cml_solver as solver
-
-try:
-    from ._metrics import recall_at_k
-except ImportError:  # until the public metrics land: the same definition
-    def recall_at_k(X_test, recommended, *, users=None, k=10):
-        held = sp.csr_matrix((np.ones(X_test.shape[0]), (X_test[:, 0], X_test[:, 1])))
-        total, n_users = 0.0, 0
-        for row, user in enumerate(users):
-            if user >= held.shape[0]:
-                continue
-            relevant = held.indices[held.indptr[user]:held.indptr[user + 1]]
-            if relevant.size == 0:
-                continue
-            hits = np.isin(recommended[row, :k], relevant).sum()
-            total += hits / min(k, relevant.size)
-            n_users += 1
-        return total / max(n_users, 1)
+from ._metrics import recall_at_k
 
 # BLAS threads during training: the products of a step (the covariance of a batch)
 # are small, and one BLAS thread keeps the fit independent of the thread count.
 _TRAINING_BLAS_THREADS = 1
 # Recommendations scored by the score method and by early stopping.
 _SCORE_K = 10
+
+
+def _ranked(costs, n):
+    """The n columns of smallest cost per row (ties: smaller column), -1 past inf.
+
+    The library's one ranking core (``skmetric.metrics._nearest``).
+    """
+    out = np.full((costs.shape[0], n), -1, dtype=np.int64)
+    keep = min(n, costs.shape[1])
+    order = _nearest(costs, keep)
+    chosen = np.take_along_axis(costs, order, axis=1)
+    out[:, :keep] = np.where(np.isinf(chosen), -1, order)
+    return out
 
 
 class CollaborativeMetricLearning(BaseEstimator):
@@ -249,8 +253,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         check_params(self)
         features = self._check_item_features()
         n_items = None if features is None else features.shape[0]
-        users, items, weights = check_interactions(X, sample_weight,
-                                                   n_items=n_items)
+        users, items, weights = check_training_interactions(X, sample_weight,
+                                                            n_items=n_items)
         rng = check_random_state(self.random_state)
         self.n_users_ = int(users.max()) + 1
         self.n_items_ = n_items if n_items is not None else int(items.max()) + 1
@@ -314,8 +318,8 @@ class CollaborativeMetricLearning(BaseEstimator):
             check_params(self)
             features = self._check_item_features()
             n_items = None if features is None else features.shape[0]
-            users, items, weights = check_interactions(X, sample_weight,
-                                                       n_items=n_items)
+            users, items, weights = check_training_interactions(
+                X, sample_weight, n_items=n_items)
             rng = check_random_state(self.random_state)
             self.n_users_ = int(users.max()) + 1
             self.n_items_ = n_items if n_items is not None else int(items.max()) + 1
@@ -326,7 +330,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         else:
             check_params(self)
             fixed = self._state.W is not None
-            users, items, weights = check_interactions(
+            users, items, weights = check_training_interactions(
                 X, sample_weight, n_items=self.n_items_ if fixed else None)
             rng = self._rng
             self.n_users_ = max(self.n_users_, int(users.max()) + 1)
@@ -533,24 +537,24 @@ class CollaborativeMetricLearning(BaseEstimator):
         # Items that have a position: seen in training, or placed by features.
         placed = (self.item_popularity_ > 0) if self.item_feature_map_ is None else (
             np.ones(self.n_items_, dtype=bool))
-        offset = np.where(placed, -(Q * Q).sum(axis=1), -np.inf)
+        offset = np.where(placed, (Q * Q).sum(axis=1), np.inf)
         rows = np.flatnonzero(known)
         block = max(1, _BLOCK_ELEMENTS // max(self.n_items_, 1))
         for start in range(0, rows.shape[0], block):
             chunk = rows[start:start + block]
             ids = users[chunk]
-            # -|p - q|^2 + |p|^2 = 2 p.q - |q|^2: the same order per user.
-            scores = self.user_embeddings_[ids] @ (2.0 * Q.T)
-            scores += offset
+            # |p - q|^2 - |p|^2 = |q|^2 - 2 p.q: the same order per user.
+            costs = self.user_embeddings_[ids] @ (-2.0 * Q.T)
+            costs += offset
             if exclude_seen:
                 seen = self._seen[ids].tocoo()
-                scores[seen.row, seen.col] = -np.inf
-            out[chunk] = top_n_per_row(np.ascontiguousarray(scores), n)
+                costs[seen.row, seen.col] = np.inf
+            out[chunk] = _ranked(costs, n)
         cold = np.flatnonzero(~known)
         if cold.size:
             popular = np.where(self.item_popularity_ > 0,
-                               self.item_popularity_.astype(np.float64), -np.inf)
-            out[cold] = top_n_per_row(popular[None, :], n)[0]
+                               -self.item_popularity_.astype(np.float64), np.inf)
+            out[cold] = _ranked(popular[None, :], n)[0]
         return out
 
     def score(self, X, y=None, sample_weight=None):
@@ -571,8 +575,8 @@ class CollaborativeMetricLearning(BaseEstimator):
             :func:`skmetric.recommend.recall_at_k` with k=10 over the users of X.
         """
         check_is_fitted(self)
-        users, items, _ = check_interactions(X, what="X")
-        return self._recall(users, items)
+        X = check_interactions(X)
+        return self._recall(X[:, 0], X[:, 1])
 
     def _recall(self, users, items):
         queries = np.unique(users)
