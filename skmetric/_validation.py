@@ -36,6 +36,7 @@ __all__ = [
     "check_X",
     "check_interactions",
     "check_rankings",
+    "check_training_interactions",
 ]
 
 
@@ -445,3 +446,64 @@ def check_rankings(recommended, k, *, n_rows=None, name="recommended"):
             "entries; a ranking holds each item at most once."
         )
     return top
+def check_training_interactions(X, sample_weight=None, *, n_items=None):
+    """Validate the interactions a recommender is fitted on, and their weights.
+
+    On top of :func:`check_interactions`: each (user, item) pair at most once,
+    and weights that are finite and non-negative, with at least one positive
+    weight for every user present.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_interactions, 2)
+        ``(user, item)`` integer ids.
+    sample_weight : array-like of shape (n_interactions,) or None
+        A rating, a play count; None gives 1 to each.
+    n_items : int or None
+        Number of items (item ids must be below it); None: any non-negative id.
+
+    Returns
+    -------
+    users, items : ndarray of shape (n_interactions,), int64, C-contiguous
+    weights : ndarray of shape (n_interactions,), float64
+    """
+    ids = check_interactions(X, n_items=n_items)
+    users = np.ascontiguousarray(ids[:, 0])
+    items = np.ascontiguousarray(ids[:, 1])
+    order = np.lexsort((items, users))
+    same = (np.diff(users[order]) == 0) & (np.diff(items[order]) == 0)
+    if same.any():
+        first = order[np.flatnonzero(same)[0]]
+        raise ValueError(
+            f"X holds the interaction (user {users[first]}, item {items[first]}) "
+            "more than once; merge duplicates first (for example by summing their "
+            "weights)."
+        )
+    if sample_weight is None:
+        return users, items, np.ones(users.shape[0])
+    weights = np.asarray(sample_weight)
+    if weights.dtype == object or weights.dtype == bool or not np.issubdtype(
+        weights.dtype, np.number
+    ) or np.issubdtype(weights.dtype, np.complexfloating):
+        raise TypeError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    if weights.shape != (users.shape[0],):
+        raise ValueError(
+            f"sample_weight must have shape ({users.shape[0]},), one weight per "
+            f"interaction; got shape {weights.shape}."
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight holds NaN or infinite values.")
+    if np.any(weights < 0):
+        raise ValueError(
+            f"sample_weight holds negative values (smallest {weights.min()}); "
+            "weights must be non-negative."
+        )
+    totals = np.bincount(users, weights=weights)
+    empty = np.flatnonzero((np.bincount(users) > 0) & (totals == 0))
+    if empty.size:
+        raise ValueError(
+            f"user {empty[0]} has interactions whose weights are all zero: nothing "
+            "to learn from; drop that user's rows."
+        )
+    return users, items, weights

@@ -54,3 +54,9 @@ from .lmnn import (  # noqa: F401
     nearest_from_gram,
     count_within_radius,
 )
+from .recommend import (  # noqa: F401
+    cml_hinge_terms,
+    cml_scatter_grads,
+    adagrad_update_rows,
+    sgd_update_rows,
+)

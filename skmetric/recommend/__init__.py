@@ -6,6 +6,8 @@ The samples are interactions, an integer array ``(n_interactions, 2)`` of
 top-k metrics and scorers, and splitters that hold out each user's interactions.
 """
 
+from ._cml import CollaborativeMetricLearning
+
 from ._metrics import (
     RecommendationScorer,
     coverage,
@@ -22,6 +24,7 @@ from ._metrics import (
 from ._splits import UserRandomSplit, UserTimeSplit
 
 __all__ = [
+    "CollaborativeMetricLearning",
     "RecommendationScorer",
     "UserRandomSplit",
     "UserTimeSplit",
