@@ -92,7 +92,7 @@ GRIDS = {
           "learning_rate": [0.03, 0.1, 0.3], "n_negatives": [10, 20, 50],
           "covariance_weight": [0.0, 1.0, 10.0], "max_iter": [30, 60]},
 }
-QUICK_USERS = 120  # --quick: the first users only (all items stay)
+QUICK_USERS = 60  # --quick: the first users only (all items stay)
 
 
 # ----------------------------------------------------------------------------- data
@@ -243,53 +243,61 @@ class _Fitted:
 
 def fit_local(method, X, n_users, n_items, params, item_features=None, repeats=1):
     """Fit an in-process method ``repeats`` times (after one warm-up fit);
-    return (fitted, fit times, converged, warnings, threads)."""
+    return (fitted, fit times, converged, warnings, threads, CPU seconds of the
+    first fit)."""
     if method == "popularity":
         make = Popularity
     elif method == "item-kNN":
         make = lambda: ItemKNN(**params)  # noqa: E731
     else:
         make = lambda: _cml(params, item_features)  # noqa: E731
-    times, fitted, caught = [], None, []
+    times, fitted, caught, cpu = [], None, [], None
     for attempt in range(repeats):
         model = make()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with threadpool_limits(limits=N_THREADS, user_api="blas"):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 if method == CML:
                     model.fit(X)
                 else:
                     model.fit(X, n_users, n_items)
                 times.append(time.perf_counter() - start)
+                cpu = time.process_time() - start_cpu if cpu is None else cpu
         if fitted is None:
             fitted = (_Fitted(estimator=model) if method == CML
                       else _Fitted(scores=model.scores))
     messages = sorted({f"{w.category.__name__}: {w.message}" for w in caught})
     converged = (not any("Convergence" in m for m in messages)) if method == CML \
         else None
-    return fitted, times, converged, messages, _threads_in_process()
+    return fitted, times, converged, messages, _threads_in_process(), cpu
+
+
+_WARMED = set()
+WARMUP_ROWS = 1000
 
 
 def warm_up(method, data):
-    """One untimed fit on a small slice, as the peers' workers make."""
-    X = data["X"][: min(3000, data["X"].shape[0])]
-    if method not in (CML, "item-kNN", "popularity"):
+    """One untimed fit on a small slice, once per process, as each peer's
+    worker makes one before its timed fits (imports, numba compilation)."""
+    if method not in (CML, "item-kNN", "popularity") or method in _WARMED:
         return  # the peers' workers warm up themselves
+    X = data["X"][: min(WARMUP_ROWS, data["X"].shape[0])]
     try:
         fit_local(method, X, data["n_users"], data["n_items"], {})
         if method == CML:
             fit_local(method, X, data["n_users"], data["n_items"], {},
                       item_features=data["item_features"])
     except ImportError:
-        pass  # reported by the timed fit
+        return  # reported by the timed fit
+    _WARMED.add(method)
 
 
 def fit_peer(method, parts, n_users, n_items, params_list, data, timeout,
              item_features=None):
     """Fit a peer on several training parts (one process); return per part
     (fitted or None, fit_time, status, extra)."""
-    warm = (data["X"][: min(3000, data["X"].shape[0])], n_users, n_items,
+    warm = (data["X"][: min(WARMUP_ROWS, data["X"].shape[0])], n_users, n_items,
             item_features)
     jobs = [(X, n_users, n_items, item_features, params)
             for X, params in zip(parts, params_list)]
@@ -340,7 +348,7 @@ def configurations(method, budget, seed=0):
 
 def _fit_many(method, parts, params_list, data, timeout, repeats=1):
     """Fit ``method`` on each (X, params); return [(fitted, [times], status,
-    converged, threads, version)]."""
+    converged, threads, version, cpu seconds)]."""
     n_users, n_items = data["n_users"], data["n_items"]
     if method in PEERS:
         expanded_parts, expanded_params = [], []
@@ -357,16 +365,17 @@ def _fit_many(method, parts, params_list, data, timeout, repeats=1):
             extra = raw.get("extra", {})
             out.append((fitted, times, status if status == "ok"
                         else f"{status}: {raw['reason']}", None,
-                        extra.get("threads", {}), raw.get("version")))
+                        extra.get("threads", {}), raw.get("version"),
+                        extra.get("cpu_time")))
         return out
     out = []
     for X, params in zip(parts, params_list):
         try:
-            fitted, times, converged, _, threads = fit_local(
+            fitted, times, converged, _, threads, cpu = fit_local(
                 method, X, n_users, n_items, params, repeats=repeats)
-            out.append((fitted, times, "ok", converged, threads, None))
+            out.append((fitted, times, "ok", converged, threads, None, cpu))
         except ImportError as exc:
-            out.append((None, [], f"missing: {exc}", None, {}, None))
+            out.append((None, [], f"missing: {exc}", None, {}, None, None))
     return out
 
 
@@ -412,13 +421,13 @@ def protocol_records(protocol, data, *, budget, repeats, peers, timeout,
                 records.append({**records[-1], "setting": "tuned",
                                 "validation_recall_at_10": chosen_score})
                 continue
-            (fitted, fit_times, status, converged, threads, version), = _fit_many(
+            (fitted, fit_times, status, converged, threads, version, cpu), = _fit_many(
                 method, [X_train], [params], data, timeout, repeats=n_repeats)
             record = {"dataset": f"movielens ({PROTOCOLS[protocol]})",
                       "protocol": protocol, "method": method, "setting": setting,
                       "params": params, "status": status, "converged": converged,
                       "fit_time": float(np.median(fit_times)) if fit_times else None,
-                      "fit_times": fit_times, "threads": _thread_note(method, threads),
+                      "fit_times": fit_times, "cpu_time": cpu, "threads": _thread_note(method, threads),
                       "version": version, "n_train": int(X_train.shape[0]),
                       "n_test": int(X_test.shape[0]),
                       "validation_recall_at_10": chosen_score if setting == "tuned"
@@ -453,8 +462,8 @@ def cold_start_records(data, *, peers, timeout):
         elif name.startswith(CML):
             try:
                 warm_up(CML, data)
-                fitted, times, _, _, _ = fit_local(CML, X_train, n_users, n_items, {},
-                                                   item_features=features)
+                fitted, times, *_ = fit_local(CML, X_train, n_users, n_items, {},
+                                              item_features=features)
                 scores, fit_time = fitted.scores(users)[:, cold], times[0]
             except ImportError as exc:
                 status = f"missing: {exc}"
@@ -493,8 +502,8 @@ def protocol_table(records):
         lines += [f"**{PROTOCOLS[protocol]}** ({part[0]['n_train']} training, "
                   f"{part[0]['n_test']} test positives)", "",
                   "| method | setting | recall@10 | NDCG@10 | precision@10 | "
-                  "coverage@10 | fit (s) | threads | status |",
-                  "|---|---|---:|---:|---:|---:|---:|---|---|"]
+                  "coverage@10 | fit (s) | CPU (s) | threads | status |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
         for r in part:
             status = r["status"]
             if r.get("converged") is False:
@@ -507,7 +516,7 @@ def protocol_table(records):
                 f"{_fmt(r.get('recall_at_10'))} | {_fmt(r.get('ndcg_at_10'))} | "
                 f"{_fmt(r.get('precision_at_10'))} | "
                 f"{_fmt(r.get('coverage_at_10'))} | {_fmt(r.get('fit_time'), 2)} | "
-                f"{r['threads']} | {status} |")
+                f"{_fmt(r.get('cpu_time'), 2)} | {r['threads']} | {status} |")
         lines.append("")
     return "\n".join(lines)
 
@@ -577,8 +586,8 @@ def targets(records, cold):
 def main_job_records(quick=False, peers=True, timeout=None):
     """The main job's reduced protocol: both protocols, every method at its
     defaults, one timed fit each (after one warm-up); --quick: the first
-    60 users."""
-    data = load_movielens(max_users=60 if quick else None)
+    QUICK_USERS users."""
+    data = load_movielens(max_users=QUICK_USERS if quick else None)
     records = []
     for protocol in PROTOCOLS:
         records += protocol_records(protocol, data, budget=1, repeats=1,
