@@ -44,19 +44,22 @@ features (the features alone, and ids + features).
 Fit times: the median of ``--repeats`` timed default fits (1 in --quick).
 
     python -m benchmarks.bench_recommend [--quick] [--no-peers] [--budget 6]
-        [--repeats 3] [--timeout 600] [--save PATH]
+        [--repeats 3] [--timeout 600] [--parts random,time,cold] [--save PATH]
+    python -m benchmarks.bench_recommend --load PATH [PATH ...]
 """
 
 import argparse
+import json
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from benchmarks._data import data_dir
-from benchmarks._harness import library_versions, save_results
+from benchmarks._harness import library_versions
 from benchmarks._rec_peers import fit_rec_peer
 from skmetric.recommend import (
     UserRandomSplit,
@@ -618,29 +621,49 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600.0,
                         help="seconds per peer fit")
-    parser.add_argument("--no-cold-start", action="store_true")
-    parser.add_argument("--save", default=None, help="write raw records (JSON, CSV)")
+    parser.add_argument("--parts", default="random,time,cold",
+                        help="comma-separated among random, time, cold")
+    parser.add_argument("--save", default=None, help="write the records (JSON)")
+    parser.add_argument("--load", nargs="+", default=None,
+                        help="print the tables of saved records instead of running")
     args = parser.parse_args(argv)
+    if args.load:
+        records = []
+        for path in args.load:
+            records += json.loads(Path(path).read_text())["records"]
+    else:
+        records = run_parts(args)
+    main_records = [r for r in records if "protocol" in r]
+    cold = [r for r in records if "protocol" not in r]
+    print(protocol_table(main_records))
+    print(cold_table(cold))
+    print("Targets:\n" + targets(main_records, cold), flush=True)
+    if args.save:
+        Path(args.save).write_text(json.dumps(
+            {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "versions": library_versions(), "args": vars(args),
+             "records": records}, indent=1, default=str) + "\n")
+    return 0
+
+
+def run_parts(args):
     budget, repeats = (2, 1) if args.quick else (args.budget, args.repeats)
+    parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     data = load_movielens(max_users=QUICK_USERS if args.quick else None)
     print(f"[bench_recommend] {data['X'].shape[0]} positives, {data['n_users']} "
           f"users, {data['n_items']} items; budget {budget}, repeats {repeats}",
           flush=True)
     records = []
-    for protocol in PROTOCOLS:
+    for protocol in (p for p in PROTOCOLS if p in parts):
         start = time.perf_counter()
         records += protocol_records(protocol, data, budget=budget, repeats=repeats,
                                     peers=not args.no_peers, timeout=args.timeout)
         print(f"[bench_recommend] {protocol}: {time.perf_counter() - start:.0f} s",
               flush=True)
-    cold = [] if args.no_cold_start else cold_start_records(
-        data, peers=not args.no_peers, timeout=args.timeout)
-    print(protocol_table(records))
-    print(cold_table(cold))
-    print("Targets:\n" + targets(records, cold), flush=True)
-    if args.save:
-        save_results(args.save, records + cold, library_versions())
-    return 0
+    if "cold" in parts:
+        records += cold_start_records(data, peers=not args.no_peers,
+                                      timeout=args.timeout)
+    return records
 
 
 if __name__ == "__main__":

@@ -113,14 +113,21 @@ def test_missing_env_is_reported_not_raised(monkeypatch, tmp_path):
     assert result["status"] == "missing" and result["user_factors"] is None
 
 
-def test_bench_recommend_quick_run_prints_every_table():
+def test_bench_recommend_quick_run_prints_every_table(tmp_path):
+    # One protocol here: the main job's --quick run covers both at defaults.
+    saved = tmp_path / "records.json"
     out = subprocess.run([sys.executable, "-m", "benchmarks.bench_recommend",
-                          "--quick"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=900, check=True).stdout
-    assert "**each user's random 20%**" in out and "**each user's latest 20%**" in out
-    assert "**cold start**" in out and "Targets:" in out
+                          "--quick", "--parts", "time,cold", "--save", str(saved)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=900,
+                         check=True).stdout
+    assert "**each user's latest 20%**" in out and "**cold start**" in out
+    assert "Targets:" in out
     for method in ("popularity", "item-kNN", "skmetric CML"):
-        assert f"| {method} | defaults |" in out
+        assert f"| {method} | defaults |" in out and f"| {method} | tuned" in out
     ours = [line for line in out.splitlines() if line.startswith("| skmetric CML")]
-    assert len(ours) == 5  # defaults and tuned per protocol, and cold start
+    assert len(ours) == 3  # defaults, tuned and cold start
     assert all("missing" not in line and "failed" not in line for line in ours)
+    again = subprocess.run([sys.executable, "-m", "benchmarks.bench_recommend",
+                            "--load", str(saved)], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300, check=True).stdout
+    assert again == out.split("\n", 1)[1]  # the tables, without the data line
