@@ -86,8 +86,10 @@ class CollaborativeMetricLearning(BaseEstimator):
         Epochs without an improvement of ``tol`` after which the fit stops and
         is considered converged.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of each user's interactions, stop on
-        their recall@10 and keep the best epoch's vectors.
+        Hold out ``validation_fraction`` of each user's interactions (of users
+        with 2 or more), stop on their recall@10 and keep the best epoch's
+        vectors. The held-out interactions still count as the user's items that
+        :meth:`recommend` excludes.
     validation_fraction : float, default=0.1
         Fraction of each user's interactions held out with early stopping.
     random_state : int, RandomState instance or None, default=None
@@ -262,6 +264,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         printer = VerbosePrinter(self, [("Epoch", "d"), ("Loss", ".6f"),
                                         ("Active", ".4f"), ("Recall@10", ".4f"),
                                         ("Time", ".2f")])
+        self._set_training_interactions(*train)
+        self._state = self._initial_state(features, rng)
         printer.start(
             f"Fitting {self.n_components}-dimensional vectors of {self.n_users_} "
             f"users and {self.n_items_} items on {train[0].shape[0]} interactions"
@@ -269,8 +273,6 @@ class CollaborativeMetricLearning(BaseEstimator):
                else f" ({validation[0].shape[0]} held out for early stopping)")
             + "."
         )
-        self._set_training_interactions(*train)
-        self._state = self._initial_state(features, rng)
         with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS):
             history = self._run_epochs(train, validation, self.max_iter, rng,
                                        printer)
@@ -280,6 +282,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         self.best_validation_score_ = (history["best_score"] if validation is not None
                                        else None)
         self._rng = rng
+        if validation is not None:  # held-out interactions are the users' too
+            self._add_training_interactions(validation[0], validation[1])
         self._set_embeddings()
         printer.summary(
             f"{'Converged' if history['converged'] else 'Stopped'} after "
@@ -535,7 +539,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         known = users < self.n_users_
         known[known] = self._user_counts[users[known]] > 0
         # Items that have a position: seen in training, or placed by features.
-        placed = (self.item_popularity_ > 0) if self.item_feature_map_ is None else (
+        placed = self._state.free_items if self.item_feature_map_ is None else (
             np.ones(self.n_items_, dtype=bool))
         offset = np.where(placed, (Q * Q).sum(axis=1), np.inf)
         rows = np.flatnonzero(known)
