@@ -356,3 +356,59 @@ def softmax_objective(components, X, targets, kind, neighbours=None):
     if kind == "nca":
         return -(P * (targets[:, None] == targets[None, :])).sum(axis=1).mean()
     return ((P @ targets - targets) ** 2).mean()
+# Recommendation: collaborative metric learning
+# ---------------------------------------------------------------------------------
+
+
+def cml_hinge_terms(P, Q, users, positives, negatives, indptr, indices, margin,
+                    n_items):
+    n = users.shape[0]
+    loss, weight = np.zeros(n), np.zeros(n)
+    hardest = np.full(n, -1, dtype=np.int64)
+    violators = np.zeros(n, dtype=np.int64)
+    for b in range(n):
+        u = users[b]
+        own = set(indices[indptr[u]:indptr[u + 1]].tolist())
+        sampled = np.array([j for j in negatives[b] if j not in own], dtype=np.int64)
+        if sampled.size == 0:
+            continue
+        d_pos = ((P[u] - Q[positives[b]]) ** 2).sum()
+        d_neg = ((P[u] - Q[sampled]) ** 2).sum(axis=1)
+        violators[b] = np.count_nonzero(margin + d_pos - d_neg > 0)
+        hardest[b] = sampled[np.argmin(d_neg)]
+        hinge = margin + d_pos - d_neg.min()
+        if hinge > 0:
+            w = np.log1p(np.floor(n_items * violators[b] / sampled.size))
+            weight[b], loss[b] = w, w * hinge
+    return loss, weight, hardest, violators
+
+
+def cml_scatter_grads(P, Q, users, positives, hardest, coef, grad_P, grad_Q):
+    active = (coef != 0) & (hardest >= 0)
+    u, i, j, c = users[active], positives[active], hardest[active], coef[active]
+    np.add.at(grad_P, u, 2 * c[:, None] * (Q[j] - Q[i]))
+    np.add.at(grad_Q, i, 2 * c[:, None] * (Q[i] - P[u]))
+    np.add.at(grad_Q, j, 2 * c[:, None] * (P[u] - Q[j]))
+
+
+def _clip_rows(params, rows, max_norm):
+    if max_norm > 0:
+        norms = np.linalg.norm(params[rows], axis=1)
+        scale = np.where(norms > max_norm, max_norm / np.where(norms > 0, norms, 1), 1)
+        params[rows] *= scale[:, None]
+
+
+def adagrad_update_rows(params, grads, accum, rows, learning_rate, max_norm):
+    g = grads[rows]
+    accum[rows] += g * g
+    a = accum[rows]
+    params[rows] -= np.where(a > 0, learning_rate * g / np.sqrt(np.where(a > 0, a, 1)),
+                             0.0)
+    grads[rows] = 0.0
+    _clip_rows(params, rows, max_norm)
+
+
+def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
+    params[rows] -= learning_rate * grads[rows]
+    grads[rows] = 0.0
+    _clip_rows(params, rows, max_norm)

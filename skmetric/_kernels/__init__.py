@@ -70,3 +70,9 @@ from .softmax import (  # noqa: F401
     neighbour_sq_dists,
     neighbour_weighted_sum,
 )
+from .recommend import (  # noqa: F401
+    cml_hinge_terms,
+    cml_scatter_grads,
+    adagrad_update_rows,
+    sgd_update_rows,
+)

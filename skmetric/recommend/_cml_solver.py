@@ -1,0 +1,238 @@
+"""The solver of :class:`CollaborativeMetricLearning`: batches, loss, gradient, steps.
+
+Parameters of the model:
+
+- ``P`` (n_users, k): user vectors;
+- ``V`` (n_items, k): the items' free vectors;
+- ``W`` (n_features, k) and the item features ``F`` (n_items, n_features), when
+  item features are given: item j sits at ``Q_j = V_j + F_j W``; otherwise
+  ``Q = V``.
+
+One step takes a batch of interactions, draws ``n_negatives`` items for each
+(uniformly, in NumPy, from the random generator of the fit), and follows the
+gradient of
+
+    L = sum_b s_b w_b [margin + |P_u - Q_i|^2 - |P_u - Q_j|^2]_+
+        + covariance_weight * (1/2) sum_{a != c} C_ac^2,
+
+with ``s_b`` the interaction's weight, ``w_b`` the WARP rank weight and ``j`` the
+hardest sampled negative (``skmetric._kernels.cml_hinge_terms``), and C the
+covariance matrix of the batch's distinct user and item vectors (the rows the
+step moves). Updates are Adagrad (or plain SGD) on the rows the batch touches,
+then every moved vector is clipped to the unit ball.
+
+Every step is deterministic for a given random generator, and the parallel
+kernels write disjoint rows, so the fit does not depend on the thread count.
+"""
+
+import numpy as np
+
+from .._kernels import (
+    adagrad_update_rows,
+    cml_hinge_terms,
+    cml_scatter_grads,
+    sgd_update_rows,
+)
+
+# Radius of the ball every user and item vector is clipped to.
+MAX_NORM = 1.0
+
+
+class CMLState:
+    """Parameters, Adagrad accumulators and gradient buffers of one fit."""
+
+    def __init__(self, P, V, W=None, F=None, free_items=None):
+        self.P = P
+        self.V = V
+        self.W = W
+        self.F = F
+        # Items whose free vector may move (those with training interactions);
+        # the others keep V_j = 0 and sit at F_j W (or nowhere, without features).
+        self.free_items = (np.ones(V.shape[0], dtype=bool) if free_items is None
+                           else free_items)
+        self.acc_P = np.zeros_like(P)
+        self.acc_V = np.zeros_like(V)
+        self.acc_W = None if W is None else np.zeros_like(W)
+        self.grad_P = np.zeros_like(P)
+        self.grad_Q = np.zeros_like(V)
+        self.Q = self.positions()
+
+    def positions(self):
+        """Item positions ``V + F W`` (or V), float64 C-contiguous."""
+        if self.W is None:
+            return self.V
+        return np.ascontiguousarray(self.V + self.F @ self.W)
+
+    def grow(self, n_users, n_items, rng):
+        """Add rows for new user and item ids (partial_fit), drawn as at the start."""
+        k = self.P.shape[1]
+        if n_users > self.P.shape[0]:
+            extra = initial_vectors(n_users - self.P.shape[0], k, rng)
+            self.P = np.vstack([self.P, extra])
+            self.acc_P = np.vstack([self.acc_P, np.zeros_like(extra)])
+            self.grad_P = np.zeros_like(self.P)
+        if n_items > self.V.shape[0]:
+            extra = initial_vectors(n_items - self.V.shape[0], k, rng)
+            self.V = np.vstack([self.V, extra])
+            self.acc_V = np.vstack([self.acc_V, np.zeros_like(extra)])
+            self.grad_Q = np.zeros_like(self.V)
+            self.free_items = np.concatenate(
+                [self.free_items, np.ones(extra.shape[0], dtype=bool)])
+        self.Q = self.positions()
+
+
+def initial_vectors(n, k, rng):
+    """Gaussian vectors of expected squared norm 1/4, clipped to the unit ball."""
+    vectors = rng.normal(scale=0.5 / np.sqrt(k), size=(n, k))
+    norms = np.sqrt((vectors**2).sum(axis=1, keepdims=True))
+    return np.ascontiguousarray(vectors / np.maximum(norms / MAX_NORM, 1.0))
+
+
+def covariance_loss_grad(X, weight):
+    """``weight/2 * sum_{a != c} C_ac^2`` with ``C = Xc^T Xc / r`` and its gradient.
+
+    X (r, k): the rows; Xc its centred copy. The gradient in X is
+    ``(2 weight / r) Xc C_off`` (C_off: C with a zero diagonal; Xc's columns sum to
+    zero, so centring passes the gradient through unchanged).
+    """
+    r = X.shape[0]
+    Xc = X - X.mean(axis=0)
+    C = Xc.T @ Xc / r
+    np.fill_diagonal(C, 0.0)
+    loss = 0.5 * weight * float((C * C).sum())
+    return loss, (2.0 * weight / r) * (Xc @ C)
+
+
+def batch_loss_grad(state, users, positives, negatives, weights, indptr, indices,
+                    margin, n_items, covariance_weight):
+    """Loss of one batch; its gradient added into ``state.grad_P`` / ``grad_Q``.
+
+    Returns
+    -------
+    loss : float
+    user_rows, item_rows : ndarray of int64
+        The distinct rows the batch moves (its users; its positive and hardest
+        negative items), sorted.
+    n_violating : int
+        Interactions whose hinge is active.
+    """
+    P, Q = state.P, state.Q
+    loss_b, rank_weight, hardest, _ = cml_hinge_terms(
+        P, Q, users, positives, negatives, indptr, indices, margin, n_items
+    )
+    coef = rank_weight * weights
+    cml_scatter_grads(P, Q, users, positives, hardest, coef, state.grad_P,
+                      state.grad_Q)
+    loss = float(loss_b @ weights)
+    user_rows = np.unique(users)
+    item_rows = np.unique(np.concatenate([positives, hardest[hardest >= 0]]))
+    if covariance_weight > 0:
+        X = np.concatenate([P[user_rows], Q[item_rows]])
+        cov_loss, cov_grad = covariance_loss_grad(X, covariance_weight)
+        loss += cov_loss
+        state.grad_P[user_rows] += cov_grad[: user_rows.shape[0]]
+        state.grad_Q[item_rows] += cov_grad[user_rows.shape[0]:]
+    return loss, user_rows, item_rows, int(np.count_nonzero(coef))
+
+
+def feature_map_grad(state, item_rows):
+    """Gradient in W of the batch: ``F[item_rows]^T grad_Q[item_rows]``."""
+    return state.F[item_rows].T @ state.grad_Q[item_rows]
+
+
+def apply_step(state, user_rows, item_rows, solver, learning_rate):
+    """Move the batch's rows along the gradient, clip them, clear the buffers."""
+    grad_W = None if state.W is None else feature_map_grad(state, item_rows)
+    frozen = item_rows[~state.free_items[item_rows]]
+    if frozen.size:
+        state.grad_Q[frozen] = 0.0
+        item_rows = item_rows[state.free_items[item_rows]]
+    if solver == "adagrad":
+        adagrad_update_rows(state.P, state.grad_P, state.acc_P, user_rows,
+                            learning_rate, MAX_NORM)
+        adagrad_update_rows(state.V, state.grad_Q, state.acc_V, item_rows,
+                            learning_rate, MAX_NORM if state.W is None else 0.0)
+    else:
+        sgd_update_rows(state.P, state.grad_P, user_rows, learning_rate, MAX_NORM)
+        sgd_update_rows(state.V, state.grad_Q, item_rows, learning_rate,
+                        MAX_NORM if state.W is None else 0.0)
+    if state.W is not None:
+        if solver == "adagrad":
+            state.acc_W += grad_W * grad_W
+            state.W -= learning_rate * grad_W / np.sqrt(
+                np.where(state.acc_W > 0, state.acc_W, 1.0))
+        else:
+            state.W -= learning_rate * grad_W
+        state.Q = clip_positions(state)
+    else:
+        state.Q = state.V
+
+
+def clip_positions(state):
+    """Positions ``V + F W`` clipped to the unit ball by moving the free vectors.
+
+    Where ``|Q_j| > 1``, ``V_j`` is shifted by ``Q_j (1/|Q_j| - 1)`` so that the
+    position becomes ``Q_j / |Q_j|`` (the nearest point of the ball) with the
+    shared map W unchanged. Items without a free vector (no training interaction)
+    sit at ``F_j W`` unclipped. Returns the positions.
+    """
+    Q = state.V + state.F @ state.W
+    norms = np.sqrt((Q * Q).sum(axis=1))
+    over = np.flatnonzero((norms > MAX_NORM) & state.free_items)
+    if over.size:
+        shift = Q[over] * (MAX_NORM / norms[over] - 1.0)[:, None]
+        state.V[over] += shift
+        Q[over] += shift
+    return np.ascontiguousarray(Q)
+
+
+def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
+              batch_size, n_negatives, margin, covariance_weight, solver,
+              learning_rate):
+    """One pass over the interactions in a random order.
+
+    Negatives are drawn uniformly from ``candidates`` (the items with training
+    interactions), whose number is the catalogue size of the rank estimate.
+
+    Returns the mean loss per interaction and the fraction of active hinges.
+    """
+    n = users.shape[0]
+    order = rng.permutation(n)
+    total, n_active = 0.0, 0
+    for start in range(0, n, batch_size):
+        batch = order[start:start + batch_size]
+        negatives = candidates[rng.randint(0, candidates.shape[0],
+                                            size=(batch.shape[0], n_negatives))]
+        loss, user_rows, item_rows, active = batch_loss_grad(
+            state, users[batch], items[batch], negatives, weights[batch], indptr,
+            indices, margin, candidates.shape[0], covariance_weight,
+        )
+        apply_step(state, user_rows, item_rows, solver, learning_rate)
+        total += loss
+        n_active += active
+    return total / n, n_active / n
+
+
+def objective(params, shapes, F, users, positives, negatives, weights, indptr,
+              indices, margin, n_items, covariance_weight):
+    """The loss of one batch and its gradient, for flat parameters ``(P, V[, W])``.
+
+    Side-effect free: the same code the solver runs on a step (tests compare it
+    with finite differences). ``shapes`` lists the shapes of P, V and W (W is
+    absent without item features). Returns ``(loss, grad)`` with ``grad`` flat.
+    """
+    arrays, offset = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape))
+        arrays.append(np.ascontiguousarray(params[offset:offset + size].reshape(shape)))
+        offset += size
+    W = arrays[2] if len(arrays) == 3 else None
+    state = CMLState(arrays[0], arrays[1], W, F)
+    loss, _, item_rows, _ = batch_loss_grad(
+        state, users, positives, negatives, weights, indptr, indices, margin,
+        n_items, covariance_weight,
+    )
+    grads = [state.grad_P, state.grad_Q]
+    if W is not None:
+        grads.append(state.F.T @ state.grad_Q)
+    return loss, np.concatenate([g.ravel() for g in grads])
