@@ -323,7 +323,9 @@ def test_partial_fit_continues_and_extends_ids():
     model.partial_fit(X[X[:, 0] >= 30])
     assert model.n_users_ == 40 and model.n_iter_ == 2
     assert model.user_embeddings_.shape == (40, 8)
-    assert not np.array_equal(model.user_embeddings_[:30], before) or True
+    # Only the rows of a step's batch move: the earlier users' vectors stay.
+    assert_array_equal(model.user_embeddings_[:30], before)
+    assert not np.array_equal(model.item_embeddings_[:15], np.zeros((15, 8)))
     # The new users' items count as seen from now on.
     recommended = model.recommend([35], n=24)
     assert not set(recommended[0]) & set(X[X[:, 0] == 35, 1])
