@@ -356,6 +356,8 @@ def test_item_features_place_cold_items_by_their_features():
     cold = np.r_[10:15, 25:30]
     assert model.item_feature_map_.shape == (2, 8)
     Q = model.item_embeddings_
+    # Cold items too lie in the unit ball (their position F W projected on it).
+    assert np.all(np.linalg.norm(Q, axis=1) <= 1 + 1e-12)
     d = ((model.user_embeddings_[:, None, :] - Q[None, cold]) ** 2).sum(axis=2)
     nearest_cold = cold[np.argmin(d, axis=1)]
     assert np.mean((nearest_cold >= 15) == (np.arange(60) % 2 == 1)) > 0.9
