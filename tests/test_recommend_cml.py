@@ -323,7 +323,9 @@ def test_partial_fit_continues_and_extends_ids():
     model.partial_fit(X[X[:, 0] >= 30])
     assert model.n_users_ == 40 and model.n_iter_ == 2
     assert model.user_embeddings_.shape == (40, 8)
-    assert not np.array_equal(model.user_embeddings_[:30], before) or True
+    # Only the rows of a step's batch move: the earlier users' vectors stay.
+    assert_array_equal(model.user_embeddings_[:30], before)
+    assert not np.array_equal(model.item_embeddings_[:15], np.zeros((15, 8)))
     # The new users' items count as seen from now on.
     recommended = model.recommend([35], n=24)
     assert not set(recommended[0]) & set(X[X[:, 0] == 35, 1])
@@ -354,6 +356,8 @@ def test_item_features_place_cold_items_by_their_features():
     cold = np.r_[10:15, 25:30]
     assert model.item_feature_map_.shape == (2, 8)
     Q = model.item_embeddings_
+    # Cold items too lie in the unit ball (their position F W projected on it).
+    assert np.all(np.linalg.norm(Q, axis=1) <= 1 + 1e-12)
     d = ((model.user_embeddings_[:, None, :] - Q[None, cold]) ** 2).sum(axis=2)
     nearest_cold = cold[np.argmin(d, axis=1)]
     assert np.mean((nearest_cold >= 15) == (np.arange(60) % 2 == 1)) > 0.9

@@ -58,10 +58,16 @@ class CMLState:
         self.Q = self.positions()
 
     def positions(self):
-        """Item positions ``V + F W`` (or V), float64 C-contiguous."""
+        """Item positions ``V + F W`` (or V), float64 C-contiguous.
+
+        Items without a free vector (no training interaction) sit at ``F_j W``
+        projected on the unit ball, like every other position.
+        """
         if self.W is None:
             return self.V
-        return np.ascontiguousarray(self.V + self.F @ self.W)
+        Q = self.V + self.F @ self.W
+        _project_fixed(Q, self.free_items)
+        return np.ascontiguousarray(Q)
 
     def grow(self, n_users, n_items, rng):
         """Add rows for new user and item ids (partial_fit), drawn as at the start."""
@@ -174,7 +180,7 @@ def clip_positions(state):
     Where ``|Q_j| > 1``, ``V_j`` is shifted by ``Q_j (1/|Q_j| - 1)`` so that the
     position becomes ``Q_j / |Q_j|`` (the nearest point of the ball) with the
     shared map W unchanged. Items without a free vector (no training interaction)
-    sit at ``F_j W`` unclipped. Returns the positions.
+    sit at ``F_j W`` projected on the ball. Returns the positions.
     """
     Q = state.V + state.F @ state.W
     norms = np.sqrt((Q * Q).sum(axis=1))
@@ -183,7 +189,16 @@ def clip_positions(state):
         shift = Q[over] * (MAX_NORM / norms[over] - 1.0)[:, None]
         state.V[over] += shift
         Q[over] += shift
+    _project_fixed(Q, state.free_items)
     return np.ascontiguousarray(Q)
+
+
+def _project_fixed(Q, free_items):
+    """Project the positions of items without a free vector on the unit ball."""
+    fixed = np.flatnonzero(~free_items)
+    if fixed.size:
+        norms = np.sqrt((Q[fixed] ** 2).sum(axis=1))
+        Q[fixed] *= (MAX_NORM / np.maximum(norms, MAX_NORM))[:, None]
 
 
 def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
