@@ -607,8 +607,8 @@ class _ModelSelection:
     labelled data, rows of the training classes and whole held-out classes; see
     ``_validation_score``). A candidate counts only if it is at least as good as
     the fall-back network on every guard, and among those the best mean merit
-    wins; ties, and no candidate counting, keep the fall-back. The fall-back embeds like the input space (None: no fall-back,
-    the best mean wins), so the fit is never chosen worse than the input space
+    wins; ties, and no candidate counting, keep the fall-back. The fall-back
+    embeds like the input space (None: no fall-back, the best mean wins), so the fit is never chosen worse than the input space
     on held-out data, for closed-set use (rows of known classes) and unseen
     classes alike.
 
