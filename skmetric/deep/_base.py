@@ -608,9 +608,9 @@ class _ModelSelection:
     ``_validation_score``). A candidate counts only if it is at least as good as
     the fall-back network on every guard, and among those the best mean merit
     wins; ties, and no candidate counting, keep the fall-back. The fall-back
-    embeds like the input space (None: no fall-back, the best mean wins), so the fit is never chosen worse than the input space
-    on held-out data, for closed-set use (rows of known classes) and unseen
-    classes alike.
+    embeds like the input space (None: no fall-back, the best mean wins), so
+    the fit is never chosen worse than the input space on held-out data, for
+    closed-set use (rows of known classes) and unseen classes alike.
 
     ``offer(params)`` scores a candidate and returns its mean score;
     ``best_trained`` is the best mean offered so far (what early stopping
