@@ -129,7 +129,17 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
     return h[active].sum() / n_active, n_active, W / n_active
 
 
-def contrastive_pairs(labels, negative_scores):
+def mined_triplet_loss_weights(D2, labels, margin, squared, miner):
+    """mine_triplets then triplet_loss_weights; returns (loss, n_active,
+    n_selected, W)."""
+    anchors, positives, negatives = mine_triplets(D2, labels, margin, squared, miner)
+    loss, n_active, W = triplet_loss_weights(D2, np.asarray(anchors),
+                                             np.asarray(positives),
+                                             np.asarray(negatives), margin, squared)
+    return loss, n_active, len(anchors), W
+
+
+
     left, right, similar = [], [], []
     b = labels.shape[0]
     for i in range(b):

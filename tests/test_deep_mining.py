@@ -7,7 +7,11 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.stats import chi2, chisquare
 
 from skmetric import _kernels as kernels
-from skmetric.deep._triplet import DISTANCE_WEIGHTED_MIN, MINERS
+from skmetric.deep._triplet import (
+    DISTANCE_WEIGHTED_MIN,
+    MINERS,
+    mined_triplet_loss_weights,
+)
 
 from . import _reference as ref
 
@@ -218,3 +222,55 @@ def test_deep_all_miner_loss_equals_the_loss_of_its_non_easy_part(squared):
     assert full[1] == fast[1]
     assert_allclose(full[0], fast[0], rtol=1e-12)
     assert_allclose(full[2], fast[2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("squared", [False, True])
+@pytest.mark.parametrize("miner", sorted(set(MINERS) - {"distance_weighted"}))
+def test_deep_fused_miner_and_loss_match_reference(miner, squared, seed):
+    # The fused kernel, run on ranges of anchors, equals mining then the loss, in
+    # NumPy (the distance-weighted sampler draws its triplets and is not fused).
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(48, 5))
+    E /= np.linalg.norm(E, axis=1)[:, None]
+    labels = rng.integers(0, 6, size=48).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    D2_copy = D2.copy()
+    W = np.zeros((48, 48))
+    losses = np.zeros(48)
+    counts = np.zeros((48, 2), dtype=np.int64)
+    for start, stop in ((0, 17), (17, 18), (18, 48)):
+        kernels.triplet_rows_loss_weights(D2, labels, 0.3, squared, MINERS[miner],
+                                          start, stop, W, losses, counts)
+    ref_loss, ref_active, ref_selected, ref_W = ref.mined_triplet_loss_weights(
+        D2, labels, 0.3, squared, MINERS[miner])
+    n_active, n_selected = counts.sum(axis=0)
+    assert (n_active, n_selected) == (ref_active, ref_selected)
+    if miner != "easy":
+        assert n_active > 0
+        assert_allclose(losses.sum() / n_active, ref_loss, rtol=1e-12)
+        assert_allclose(W / n_active, ref_W, rtol=1e-12, atol=1e-15)
+    else:
+        assert not W.any() and not losses.any()
+    assert_array_equal(D2, D2_copy)
+    # The estimator's wrapper gives W bit for bit as skmetric's two-kernel path.
+    loss, active, selected, W = mined_triplet_loss_weights(
+        D2, labels, 0.3, squared, MINERS[miner], 3)
+    a, p, n = kernels.mine_triplets(D2, labels, 0.3, squared, MINERS[miner])
+    two_kernels = kernels.triplet_loss_weights(D2, a, p, n, 0.3, squared)
+    assert (active, selected) == (two_kernels[1], a.shape[0])
+    assert_array_equal(W, two_kernels[2])
+    assert_allclose(loss, two_kernels[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("miner", ["semihard", "all", "batch_hard"])
+def test_deep_fused_miner_does_not_depend_on_the_thread_count(miner):
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(200, 8))
+    labels = rng.integers(0, 20, size=200).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    results = [mined_triplet_loss_weights(D2, labels, 0.2, False, MINERS[miner],
+                                          n_threads) for n_threads in (1, 2, 3, 7)]
+    for other in results[1:]:
+        assert other[:3] == results[0][:3]
+        assert_array_equal(other[3], results[0][3])

@@ -382,7 +382,8 @@ def test_deep_pairs_early_stopping_holds_out_both_kinds(monkeypatch):
     model.fit(pairs, labels)
     # The starting network and every epoch score the same held-out pairs: 1
     # similar (at least one of each kind) and floor(0.1 * 37) = 3 dissimilar.
-    assert len(held_out) == model.n_iter_ + 1 == 5
+    # The fall-back, the starting network, then each epoch.
+    assert len(held_out) == model.n_iter_ + 2 == 6
     for kinds in held_out:
         assert_array_equal(np.bincount(kinds), [3, 1])
 

@@ -44,6 +44,8 @@ from .mining import (  # noqa: F401
     distance_weighted_triplets,
     _log_sphere_density,
     triplet_loss_weights,
+    triplet_rows_loss_weights,
+    _add_triplet,
     contrastive_pairs,
     contrastive_loss_weights,
 )

@@ -237,6 +237,91 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
 
 
 @kernel()
+def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W,
+                              losses, counts):
+    """Mining and triplet loss of the anchors ``start <= a < stop``, in one pass.
+
+    What :func:`mine_triplets` followed by :func:`triplet_loss_weights` computes,
+    anchor by anchor and without building the triplet lists, for every miner
+    code of :func:`mine_triplets`: for each anchor a of the range, with ``h_t =
+    max(0, delta(a, p) - delta(a, n) + margin)`` over its selected triplets t,
+
+    - ``W[a, :]`` (an ``out`` buffer of zeros) receives the unscaled terms of
+      ``dL/dD2`` (``+-1`` if ``squared``, else ``+-1 / (2 delta)``, 0 at delta =
+      0), added in the order of :func:`triplet_loss_weights`;
+    - ``losses[a] = sum_t h_t`` over its active triplets (``h_t > 0``);
+    - ``counts[a] = (active, selected)`` triplets.
+
+    The caller divides the sums by the total of the active counts. Anchors write
+    only their own row and entries, so ranges can run on threads at once (the
+    kernel releases the GIL) with a result that does not depend on how the
+    anchors are split.
+
+    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64; W (b, b)
+    float64 C; losses (b,) float64; counts (b, 2) int64. Returns nothing. Cost
+    O((stop - start) b^2) time, O(b) extra memory.
+    """
+    b = labels.shape[0]
+    delta = np.empty(b)
+    for a in range(start, stop):
+        for j in range(b):
+            delta[j] = D2[a, j] if squared else np.sqrt(D2[a, j])
+        loss_a = 0.0
+        active_a = 0
+        selected_a = 0
+        if miner == MINER_BATCH_HARD:
+            p_best, n_best = -1, -1
+            for j in range(b):
+                if j == a:
+                    continue
+                if labels[j] == labels[a]:
+                    if p_best < 0 or D2[a, j] > D2[a, p_best]:
+                        p_best = j
+                elif n_best < 0 or D2[a, j] < D2[a, n_best]:
+                    n_best = j
+            if p_best >= 0 and n_best >= 0:
+                selected_a = 1
+                active_a, loss_a = _add_triplet(W, delta, a, p_best, n_best, margin,
+                                                squared)
+        else:
+            for p in range(b):
+                if p == a or labels[p] != labels[a]:
+                    continue
+                d_ap = delta[p]
+                for n in range(b):
+                    if labels[n] == labels[a]:
+                        continue
+                    if _triplet_selected(d_ap, delta[n], margin, miner):
+                        selected_a += 1
+                        active, h = _add_triplet(W, delta, a, p, n, margin, squared)
+                        active_a += active
+                        loss_a += h
+        losses[a] = loss_a
+        counts[a, 0] = active_a
+        counts[a, 1] = selected_a
+
+
+@kernel()
+def _add_triplet(W, delta, a, p, n, margin, squared):
+    # Adds the terms of triplet (a, p, n) to row a of W (unscaled), delta being
+    # row a of the distances; returns (1, h) if active, (0, 0.0) otherwise.
+    d_ap = delta[p]
+    d_an = delta[n]
+    h = d_ap - d_an + margin
+    if h <= 0.0:
+        return 0, 0.0
+    if squared:
+        W[a, p] += 1.0
+        W[a, n] -= 1.0
+    else:
+        if d_ap > 0.0:
+            W[a, p] += 0.5 / d_ap
+        if d_an > 0.0:
+            W[a, n] -= 0.5 / d_an
+    return 1, h
+
+
+@kernel()
 def contrastive_pairs(labels, negative_scores):
     """Balanced pairs of a labelled batch: every positive, as many negatives.
 

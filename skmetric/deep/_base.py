@@ -6,7 +6,9 @@ inside the batch) or from explicit constraints (pairs or triplets of row indices
 and how held-out constraints are scored; everything else lives here.
 """
 
+import functools
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -28,7 +30,7 @@ from .._validation import (
     check_X_y_classes,
     class_members,
 )
-from ..metrics import _map_at_r_among, map_at_r
+from ..metrics import _map_at_r_among, knn_accuracy, map_at_r
 from ._batches import (
     class_batches,
     constraint_batches,
@@ -40,6 +42,7 @@ from ._docs import SHARED_DOCS, fill_docstring  # noqa: F401 (used by subclasses
 from ._network import (
     ACTIVATIONS,
     forward,
+    init_euclidean_skip,
     init_parameters,
     init_skip,
     network_loss_grad,
@@ -62,11 +65,38 @@ _EMBED_ROWS = 4096
 # --open-set), selecting the epoch on held-out classes beats held-out rows of the
 # training classes even with 5 training classes.
 _MIN_CLASSES_FOR_CLASS_VALIDATION = 4
+# Neighbours of the kNN accuracy that scores held-out rows of the training classes
+# (closed-set use), as a KNeighborsClassifier(n_neighbors=3) after the embedding.
+_VALIDATION_NEIGHBORS = 3
 # BLAS threads during training. The products of a batch are small (a few hundred
 # rows), where OpenBLAS's threads cost more than they give: one usps epoch (batch
 # 128, a 256-128-32 network) took 0.10 s with one thread and 0.80 s with two on the
 # 2-core machine while other jobs ran. ``transform`` keeps the default threads.
 _TRAINING_BLAS_THREADS = 1
+
+
+@functools.lru_cache(maxsize=None)
+def _thread_pool(n_threads):
+    """A pool of ``n_threads`` threads, made once per size and kept (idle threads
+    wait on a lock: they cost no CPU, unlike an OpenMP team spinning between
+    parallel regions on a loaded machine)."""
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="skmetric-deep")
+
+
+def map_on_threads(work, n_items, n_threads):
+    """Call ``work(start, stop)`` over ``n_threads`` ranges that cover
+    ``range(n_items)``, on as many threads (one: in the calling thread), and
+    wait for all. ``work`` must release the GIL (a nogil numba kernel) for the
+    threads to run at once, and write only what belongs to its range."""
+    n_parts = max(1, min(n_threads, n_items))
+    bounds = np.linspace(0, n_items, n_parts + 1).astype(np.int64)
+    if n_parts == 1:
+        work(0, n_items)
+        return
+    futures = [_thread_pool(n_parts).submit(work, int(start), int(stop))
+               for start, stop in zip(bounds[:-1], bounds[1:])]
+    for future in futures:
+        future.result()
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -88,7 +118,7 @@ SHARED_PARAMETER_CONSTRAINTS = {
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "early_stopping": [StrOptions({"auto"}), "boolean"],
-    "validation": [StrOptions({"auto", "classes", "samples"})],
+    "validation": [StrOptions({"auto", "classes", "samples", "both"})],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "skip": [StrOptions({"pca", "whitened_pca"}), None],
     "warm_start": ["boolean"],
@@ -202,7 +232,9 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         max_iter = 1 if partial else self.max_iter
         # Wide inputs train in the leading principal subspace of their rows
         # (see _wide.py); the first layer and skip path are mapped back after.
-        with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS):
+        with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS) as (
+                n_threads):
+            self._n_threads = n_threads  # of the batch kernels that take threads
             basis = None if continuing else principal_basis(train.X)
             fit_train, fit_validation = (train, validation) if basis is None else (
                 _projected(train, basis), _projected(validation, basis))
@@ -223,11 +255,16 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             history["best_score"] if validation is not None else None
         )
         self._rng = rng
+        fell_back = (" and kept the fall-back with the input space's geometry (no "
+                     "network was as good on the held-out data)"
+                     if history["fell_back"] else "")
         printer.summary(
             f"{'Converged' if history['converged'] else 'Stopped'} after "
-            f"{history['n_epochs']} epochs, loss {self.loss_curve_[-1]:.6f},"
+            f"{history['n_epochs']} epochs, loss {self.loss_curve_[-1]:.6f}"
+            f"{fell_back},"
         )
-        self._warn_if_collapsed(train)
+        if not history["fell_back"]:  # the fall-back fills a small cap of the sphere
+            self._warn_if_collapsed(train)
         if not partial and not history["converged"]:
             criterion = ("validation score" if validation is not None
                          else "training loss")
@@ -316,6 +353,8 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if validation is None:
                 return data, None
         else:
+            if self.early_stopping == "auto" and not _can_hold_out_kinds(data.extra):
+                return data, None  # too few pairs of a kind: the training loss
             _check_kinds_to_hold_out(data.extra)
             train, validation = split_constraints(
                 data.constraints.shape[0], self.validation_fraction, rng, data.extra
@@ -333,7 +372,7 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return data.subset(train), data.subset(validation)
 
     def _validation_mode(self, labels):
-        """'classes' or 'samples': how labelled rows are held out."""
+        """'classes', 'samples' or 'both': how labelled rows are held out."""
         if self.validation != "auto":
             return self.validation
         n_classes = int(labels.max()) + 1
@@ -342,10 +381,17 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _split_labelled(self, labels, rng):
         """Held-out rows of labelled data: ``(train, validation or None)``."""
-        if self._validation_mode(labels) == "samples":
+        mode = self._validation_mode(labels)
+        if mode == "samples":
             return split_classes(labels, self.validation_fraction, rng)
         n_classes = int(labels.max()) + 1
         held = split_held_out_classes(labels, self.validation_fraction, rng)
+        if held is not None and mode == "both":
+            # Whole classes, then rows of every class left for training.
+            train, validation = held
+            kept, rows = split_classes(labels[train], self.validation_fraction, rng)
+            return (train[kept],
+                    np.sort(np.concatenate((validation, train[rows]))))
         if held is None:
             if self.early_stopping == "auto":
                 return None, None
@@ -406,14 +452,18 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
     def _run_epochs(self, params, train, validation, max_iter, rng, printer):
         losses, scores = [], []
-        best_loss, best_score, best_params = np.inf, -np.inf, None
+        best_loss = np.inf
+        select = None
         if validation is not None:
-            # The starting network is a candidate too: if no epoch scores better
-            # on the held-out data, the fit falls back to it (with skip='pca',
-            # the PCA projection) rather than to a network that overfit.
-            best_score = self._validation_score(params, train, validation)
-            best_params = [p.copy() for p in params]
-            scores.append(best_score)
+            # The candidates are the starting network (with skip='pca', the PCA
+            # projection) and the network after every epoch, against a fall-back
+            # that keeps the input space's Euclidean geometry (see
+            # _ModelSelection); training stops when no network improved the
+            # held-out score for n_iter_no_change epochs.
+            select = _ModelSelection(self._fallback_parameters(params, train),
+                                     lambda p: self._validation_score(p, train,
+                                                                      validation))
+            scores.append(select.offer(params))
         n_stale = 0
         converged = False
         n_epochs = 0
@@ -425,14 +475,12 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             n_epochs += 1
             losses.append(loss)
             row = [epoch + 1, loss, n_active / max(n_terms, 1)]
-            if validation is not None:
-                score = self._validation_score(params, train, validation)
+            if select is not None:
+                previous = select.best_trained
+                score = select.offer(params)
                 scores.append(score)
                 row.append(score)
-                improved = score > best_score + self.tol
-                if score > best_score:
-                    best_score = score
-                    best_params = [p.copy() for p in params]
+                improved = score > previous + self.tol
             else:
                 improved = loss < best_loss - self.tol
                 best_loss = min(best_loss, loss)
@@ -441,10 +489,28 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             if n_stale >= self.n_iter_no_change:
                 converged = True
                 break
-        if best_params is not None:
-            params[:] = best_params
+        best_score = -np.inf
+        fell_back = False
+        if select is not None:
+            params[:] = select.chosen
+            best_score = select.chosen_score
+            fell_back = select.fell_back
         return {"losses": losses, "scores": scores, "best_score": best_score,
-                "n_epochs": n_epochs, "converged": converged}
+                "n_epochs": n_epochs, "converged": converged,
+                "fell_back": fell_back}
+
+    def _fallback_parameters(self, params, train):
+        """The network that embeds like the input space, or None without a skip
+        path (see :func:`init_euclidean_skip`): the output layer at zero, the
+        skip path on the principal directions of the training rows."""
+        if self.skip is None:
+            return None
+        coefs, intercepts, _ = self._unpack(params)
+        X = train.X if train.labels is not None else train.X[
+            np.unique(train.constraints)]
+        skip, bias = init_euclidean_skip(X, self.n_components, self.normalize)
+        return ([c.copy() for c in coefs[:-1]] + [np.zeros_like(coefs[-1])]
+                + [b.copy() for b in intercepts[:-1]] + [bias, skip])
 
     def _run_epoch(self, params, train, members, rng):
         if train.labels is not None:
@@ -483,28 +549,46 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return class_batches(members, self.batch_size, self.n_samples_per_class, rng)
 
     def _validation_score(self, params, train, validation):
-        """MAP@R of held-out rows, or the subclass's score of held-out constraints.
+        """Held-out scores (higher is better) of a network: ``(merit, guard)``,
+        two tuples.
 
-        Rows of held-out classes are scored leave-one-out in a gallery of every
-        row, held out or not (retrieval of classes never trained on, among the
-        ones trained on); held-out rows of the training classes retrieve among
-        the training rows. Rows are embedded block by block and ranked with
-        a partial sort, so memory stays O(block * width).
+        Labelled data: the held-out rows of the training classes are retrieved
+        among the training rows, their MAP@R is a merit and their kNN accuracy
+        (``_VALIDATION_NEIGHBORS`` neighbours, the closed-set use) a guard; the
+        rows of the held-out classes are scored by their MAP@R, leave-one-out in
+        a gallery of those rows and the training rows (retrieval of classes
+        never trained on, among the ones trained on), both a merit and a guard;
+        either kind is left out when nothing of it is held out.
+        Constraints: the subclass's score of the held-out constraints. Rows are
+        embedded block by block and ranked with a partial sort, so memory stays
+        O(block * width).
         """
         def embed(X):
             return _embed_blocks(X, *self._unpack(params), self.activation,
                                  self.normalize)
 
         if validation.labels is not None:
-            if not np.any(np.isin(validation.labels, train.labels)):
-                return _map_at_r_among(embed(validation.X), validation.labels,
-                                      embed(train.X), train.labels)
-            return map_at_r(embed(validation.X), validation.labels,
-                            X_ref=embed(train.X), y_ref=train.labels)
+            E_train = embed(train.X)
+            E_val = embed(validation.X)
+            seen = np.isin(validation.labels, train.labels)
+            merit, guard = [], []
+            if np.any(seen):
+                E_seen, y_seen = E_val[seen], validation.labels[seen]
+                merit.append(map_at_r(E_seen, y_seen, X_ref=E_train,
+                                      y_ref=train.labels))
+                guard.append(knn_accuracy(E_seen, y_seen, _VALIDATION_NEIGHBORS,
+                                          X_ref=E_train, y_ref=train.labels))
+            if not np.all(seen):
+                unseen = _map_at_r_among(E_val[~seen], validation.labels[~seen],
+                                         E_train, train.labels)
+                merit.append(unseen)
+                guard.append(unseen)
+            return tuple(merit), tuple(guard)
         rows, local = np.unique(validation.constraints, return_inverse=True)
         local = local.reshape(validation.constraints.shape).astype(np.int64)
-        return self._constraint_score(embed(validation.X[rows]), local,
-                                      validation.extra)
+        score = self._constraint_score(embed(validation.X[rows]), local,
+                                       validation.extra)
+        return (score,), (score,)
 
     def _warn_if_collapsed(self, train):
         if train.labels is not None:
@@ -539,6 +623,49 @@ def _projected(data, basis):
         return None
     return _TrainingData(data.X @ basis, labels=data.labels,
                          constraints=data.constraints, extra=data.extra)
+class _ModelSelection:
+    """Which network a fit returns, from its held-out scores.
+
+    Every candidate network (the starting one, then one per epoch) is scored by
+    ``score(params)``: ``(merit, guard)``, two tuples of held-out scores (for
+    labelled data, rows of the training classes and whole held-out classes; see
+    ``_validation_score``). A candidate counts only if it is at least as good as
+    the fall-back network on every guard, and among those the best mean merit
+    wins; ties, and no candidate counting, keep the fall-back. The fall-back
+    embeds like the input space (None: no fall-back, the best mean wins), so
+    the fit is never chosen worse than the input space on held-out data, for
+    closed-set use (rows of known classes) and unseen classes alike.
+
+    ``offer(params)`` scores a candidate and returns its mean score;
+    ``best_trained`` is the best mean offered so far (what early stopping
+    watches), ``chosen`` and ``chosen_score`` the parameters and mean score
+    selected.
+    """
+
+    def __init__(self, fallback, score):
+        self._score = score
+        self.best_trained = -np.inf
+        self.chosen = None
+        self.chosen_score = -np.inf
+        self._floor = None
+        self.fell_back = fallback is not None
+        if fallback is not None:
+            merit, guard = score(fallback)
+            self._floor = tuple(float(part) for part in guard)
+            self.chosen = fallback
+            self.chosen_score = float(np.mean(merit))
+
+    def offer(self, params):
+        merit, guard = self._score(params)
+        mean = float(np.mean(merit))
+        self.best_trained = max(self.best_trained, mean)
+        safe = self._floor is None or all(
+            float(part) >= floor for part, floor in zip(guard, self._floor))
+        if safe and mean > self.chosen_score:
+            self.chosen = [p.copy() for p in params]
+            self.chosen_score = mean
+            self.fell_back = False
+        return mean
 
 
 def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):
@@ -549,6 +676,11 @@ def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):
         for start in range(0, X.shape[0], _EMBED_ROWS)
     ]
     return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
+
+
+def _can_hold_out_kinds(kinds):
+    """Whether every kind of pair has the two that early stopping needs."""
+    return kinds is None or np.bincount(kinds, minlength=2).min() >= 2
 
 
 def _check_kinds_to_hold_out(kinds):

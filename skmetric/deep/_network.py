@@ -83,6 +83,44 @@ def init_skip(X, n_components, whiten=False):
     return skip, -(mean @ skip)
 
 
+def init_euclidean_skip(X, n_components, normalize):
+    """A skip path and output bias whose embedding keeps the Euclidean geometry.
+
+    The centred rows of X are projected on their leading principal directions,
+    scaled as :func:`init_skip` does. Without ``normalize`` that projection is the
+    embedding: on all the directions when ``n_features <= n_components``, an
+    isometry up to one scale factor. With ``normalize`` the output is divided by
+    its norm, which would turn distances into angles; so one output coordinate
+    (the last) is kept out of the projection and gets a constant ``c`` = 100 times
+    the largest norm of the projected rows ("lifted" onto the sphere). Then
+    ``|z / |z| - z' / |z'||`` equals ``|u - u'| / c`` up to a relative error of
+    order ``(|u| / c)^2 <= 1e-4``, so the ranking of distances is that of the
+    projection u: Euclidean, on ``min(n_features, n_components - 1)`` directions.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features), float64
+    n_components : int
+    normalize : bool
+
+    Returns
+    -------
+    skip : ndarray of shape (n_features, n_components)
+    bias : ndarray of shape (n_components,)
+        To be the output layer's intercept, with the output layer's weights at 0.
+    """
+    n_directions = n_components - 1 if normalize else n_components
+    skip = np.zeros((X.shape[1], n_components))
+    if n_directions > 0:
+        skip[:, :n_directions], _ = init_skip(X, n_directions)
+    bias = -(X.mean(axis=0) @ skip)
+    if normalize:
+        projected = X @ skip + bias
+        top = np.sqrt(np.einsum("ij,ij->i", projected, projected).max(initial=0.0))
+        bias[-1] = 100.0 * max(top, 1.0)
+    return skip, bias
+
+
 def _activate(H, activation):
     """Apply the activation to H in place."""
     if activation == "relu":

@@ -10,7 +10,7 @@ from .._kernels import (
     MINER_NOT_EASY,
     MINER_SEMIHARD,
     distance_weighted_triplets,
-    mine_triplets,
+    triplet_rows_loss_weights,
     pair_sq_dists,
     pairwise_sq_dists,
     sq_dist_weights_grad,
@@ -18,7 +18,12 @@ from .._kernels import (
     triplet_loss_weights,
 )
 from .._validation import Interval, Real, StrOptions, check_triplets
-from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
+from ._base import (
+    SHARED_PARAMETER_CONSTRAINTS,
+    DeepEmbeddingBase,
+    fill_docstring,
+    map_on_threads,
+)
 
 MINERS = {
     "all": MINER_ALL,
@@ -272,14 +277,16 @@ class DeepTriplet(DeepEmbeddingBase):
                     D2, labels, margin, squared, E.shape[1], DISTANCE_WEIGHTED_MIN,
                     uniforms,
                 )
-            else:
-                anchors, positives, negatives = mine_triplets(
-                    D2, labels, margin, squared, code
+                loss, n_active, W = triplet_loss_weights(
+                    D2, anchors, positives, negatives, margin, squared
                 )
-            loss, n_active, W = triplet_loss_weights(
-                D2, anchors, positives, negatives, margin, squared
-            )
-            n_terms = n_valid if self.miner == "all" else anchors.shape[0]
+                n_selected = anchors.shape[0]
+            else:
+                loss, n_active, n_selected, W = mined_triplet_loss_weights(
+                    D2, labels, margin, squared, code,
+                    getattr(self, "_n_threads", 1),  # set by fit
+                )
+            n_terms = n_valid if self.miner == "all" else n_selected
             return loss, sq_dist_weights_grad(E, W), n_active, n_terms
 
         return embedding_loss
@@ -307,3 +314,29 @@ class DeepTriplet(DeepEmbeddingBase):
         negative = pair_sq_dists(embedding, anchors,
                                  np.ascontiguousarray(constraints[:, 2]))
         return float(np.mean(positive < negative))
+
+
+def mined_triplet_loss_weights(D2, labels, margin, squared, miner, n_threads):
+    """Mining and triplet loss of a labelled batch: ``(loss, n_active,
+    n_selected, W)``, as ``mine_triplets`` then ``triplet_loss_weights``.
+
+    The anchors are split into ``n_threads`` ranges run at once by
+    :func:`triplet_rows_loss_weights`; every anchor's terms are its own and the
+    sums are taken over all anchors in one order, so the result is the same bit
+    for bit whatever ``n_threads``.
+    """
+    b = labels.shape[0]
+    W = np.zeros((b, b))
+    losses = np.zeros(b)
+    counts = np.zeros((b, 2), dtype=np.int64)
+    map_on_threads(
+        lambda start, stop: triplet_rows_loss_weights(
+            D2, labels, margin, squared, miner, start, stop, W, losses, counts),
+        b, n_threads,
+    )
+    n_active, n_selected = (int(c) for c in counts.sum(axis=0))
+    loss = float(losses.sum())
+    if n_active > 0:
+        loss /= n_active
+        W /= n_active
+    return loss, n_active, n_selected, W

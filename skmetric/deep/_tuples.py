@@ -35,9 +35,14 @@ def _tuple_training_docs(kind):
         f"        Maximum number of epochs (passes over the training {kind})."
     )
     blocks["early_stopping"] = (
-        "    early_stopping : bool, default=False\n"
-        f"        Hold out ``validation_fraction`` of the {kind}, score them after\n"
-        "        every epoch and keep the network of the best epoch (see Notes)."
+        "    early_stopping : 'auto' or bool, default='auto'\n"
+        f"        Hold out ``validation_fraction`` of the {kind}, score them before\n"
+        "        training and after every epoch, stop when the score no longer\n"
+        "        improves and keep the best network (see Notes). 'auto' does so\n"
+        f"        unless too few {kind} can be held out (then training stops on the\n"
+        "        training loss, whose slow steady decrease may outlast\n"
+        "        ``max_iter``); True raises a ValueError then. False: the\n"
+        "        training loss."
     )
     blocks["random_state"] = (
         "    random_state : int, RandomState instance or None, default=None\n"
@@ -174,7 +179,7 @@ default=None
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         skip="pca",
         warm_start=False,
@@ -340,7 +345,7 @@ default=None
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         skip="pca",
         warm_start=False,
