@@ -8,7 +8,11 @@ a ``Pipeline`` before ``KNeighborsClassifier``. Pair and triplet learners
 their samples are the pairs or triplets themselves.
 """
 
+from ._itml import ITML, ITMLPairs
 from ._lmnn import LMNN
+from ._lsml import LSML, LSMLQuadruplets
+from ._scml import SCML, SCMLTriplets
+from ._sdml import SDML, SDMLPairs
 from ._xing import MahalanobisXing
 from ._xing_pairs import MahalanobisXingPairs
 from .deep import DeepSiamese, DeepTriplet
@@ -18,8 +22,16 @@ __version__ = "0.1.0"
 __all__ = [
     "DeepSiamese",
     "DeepTriplet",
+    "ITML",
+    "ITMLPairs",
     "LMNN",
+    "LSML",
+    "LSMLQuadruplets",
     "MahalanobisXing",
     "MahalanobisXingPairs",
+    "SCML",
+    "SCMLTriplets",
+    "SDML",
+    "SDMLPairs",
     "__version__",
 ]
