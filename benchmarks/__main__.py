@@ -64,6 +64,13 @@ QUICK = {"datasets": "iris,wine,digits",
          "estimators": "euclidean,pca,xing,xing_diagonal", "max_train": 300}
 
 
+def quick_estimators():
+    """The --quick estimators: the linear ones above and every classic learner."""
+    from benchmarks._methods import classic_methods
+
+    return ",".join([QUICK["estimators"], *classic_methods()])
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description=__doc__.splitlines()[0])
@@ -74,7 +81,9 @@ def parse_args(argv=None):
                         help="comma-separated names (default: every one found)")
     parser.add_argument("--estimators", default=None,
                         help="comma-separated keys: euclidean, pca, xing, "
-                             "xing_diagonal, lmnn, siamese, triplet (default: all)")
+                             "xing_diagonal, lmnn, siamese, triplet, and the "
+                             "classic learners nca, mlkr, lfda, covariance, rca, "
+                             "itml, sdml, lsml, scml (default: all)")
     parser.add_argument("--peers", default="all",
                         help=f"'all' or comma-separated labels among "
                              f"{', '.join(PEER_METHODS)}")
@@ -90,8 +99,8 @@ def parse_args(argv=None):
                         help="seconds allowed for one peer fit")
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run of every task: iris, wine and digits "
-                             "(300 training rows), one split, linear estimators, "
-                             "no peers")
+                             "(300 training rows), one split, linear estimators "
+                             "and every classic learner, no peers")
     parser.add_argument("--output", default=str(HERE / "output"))
     parser.add_argument("--update-readme", action="store_true",
                         help="rewrite the README's generated block from this run")
@@ -102,7 +111,7 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.datasets = args.datasets or QUICK["datasets"]
-        args.estimators = args.estimators or QUICK["estimators"]
+        args.estimators = args.estimators or quick_estimators()
         args.max_train, args.splits, args.no_peers = QUICK["max_train"], 1, True
     return args
 

@@ -87,6 +87,7 @@ def skmetric_methods():
     if hasattr(skmetric, "LMNN"):
         table["lmnn"] = Method("LMNN", "skmetric",
                                lambda c: skmetric.LMNN(random_state=0))
+    table.update(classic_methods())
     try:
         from skmetric.deep import DeepSiamese, DeepTriplet
     except ImportError:
@@ -95,6 +96,39 @@ def skmetric_methods():
                               lambda c: DeepSiamese(random_state=0))
     table["triplet"] = Method("DeepTriplet", "skmetric",
                               lambda c: DeepTriplet(random_state=0))
+    return table
+
+
+# The classic learners (bench_classic.py compares them with metric-learn): key,
+# class name in skmetric, its arguments, split kinds, datasets. The closed-form
+# ones (LFDA, Covariance, RCA) cost milliseconds and run on every dataset; the
+# iterative ones (NCA, MLKR and the labelled forms of the pair, quadruplet and
+# triplet learners) on scikit-learn's bundled sets only; all of them on both
+# kinds of split. A learner absent from this checkout is left out.
+CLASSIC = (
+    ("nca", "NCA", {"random_state": 0}, ("closed", "open"), "bundled"),
+    ("mlkr", "MLKR", {"random_state": 0}, ("closed", "open"), "bundled"),
+    ("lfda", "LFDA", {}, ("closed", "open"), "all"),
+    ("covariance", "Covariance", {}, ("closed", "open"), "all"),
+    ("rca", "RCA", {}, ("closed", "open"), "all"),
+    ("itml", "ITML", {"random_state": 0}, ("closed", "open"), "bundled"),
+    ("sdml", "SDML", {"random_state": 0}, ("closed", "open"), "bundled"),
+    ("lsml", "LSML", {"random_state": 0}, ("closed", "open"), "bundled"),
+    ("scml", "SCML", {"random_state": 0}, ("closed", "open"), "bundled"),
+)
+
+
+def classic_methods():
+    """``{key: Method}`` of the classic learners present in this checkout."""
+    import skmetric
+
+    table = {}
+    for key, name, params, tasks, where in CLASSIC:
+        cls = getattr(skmetric, name, None)
+        if cls is not None:
+            table[key] = Method(name, "skmetric",
+                                lambda c, cls=cls, params=params: cls(**params),
+                                tasks=tasks, where=where)
     return table
 
 

@@ -169,6 +169,40 @@ def _metric_learn_nca(params):
     return _fit_transformer(estimator), metadata.version("metric-learn")
 
 
+def _register_metric_learn(name, defaults):
+    """Register metric-learn's supervised learner ``name`` as ``metric_learn.NAME``.
+
+    Each accepts its metric-learn 0.7 constructor arguments (see metric-learn's
+    documentation); ``extra`` holds ``n_iter`` where the learner reports one.
+    MLKR is fitted on the class labels as real-valued targets, as metric-learn's
+    own examples do.
+    """
+
+    def build(params):
+        import metric_learn
+
+        estimator = getattr(metric_learn, name)(**params)
+        return _fit_transformer(estimator), metadata.version("metric-learn")
+
+    build.__doc__ = f"metric-learn's ``{name}`` with its own defaults but {defaults}."
+    register(f"metric_learn.{name}", env="legacy", defaults=defaults)(build)
+
+
+# The classic learners of metric-learn 0.7 (bench_classic.py): its defaults,
+# seeded where it draws random numbers.
+for _name, _defaults in (
+    ("MLKR", {"random_state": 0}),
+    ("LFDA", {}),
+    ("Covariance", {}),
+    ("RCA_Supervised", {"random_state": 0}),
+    ("ITML_Supervised", {"random_state": 0}),
+    ("SDML_Supervised", {"random_state": 0}),
+    ("LSML_Supervised", {"random_state": 0}),
+    ("SCML_Supervised", {"random_state": 0}),
+):
+    _register_metric_learn(_name, _defaults)
+
+
 @register("pylmnn.LMNN", env="legacy", defaults={"random_state": 0})
 def _pylmnn_lmnn(params):
     """PyLMNN's ``LargeMarginNearestNeighbor`` (L-BFGS on the LMNN loss).

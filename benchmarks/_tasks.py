@@ -210,7 +210,9 @@ TASKS = {
         "every dataset; its own train/test split where it has one, otherwise 3 "
         "stratified 70/30 splits (seed 0); 3-NN accuracy of the test part against "
         "the training part, the same classes on both sides; metric-learn and "
-        "mlpack on scikit-learn's bundled sets only."),
+        "mlpack on scikit-learn's bundled sets only; of the classic learners, "
+        "LFDA, Covariance and RCA (closed form) on every dataset, NCA, MLKR, "
+        "ITML, SDML, LSML and SCML on the bundled sets only."),
     "openset": Task(
         "openset", "Open-set retrieval on unseen classes", "open",
         (("map_at_r", "MAP@R"), ("r_precision", "R-precision"),
@@ -218,7 +220,9 @@ TASKS = {
         _open_set_score, _open_set_applies,
         "half the classes (seeded permutation) for training, the other half "
         "never seen; scaler and PCA fit on the training classes only; MAP@R, "
-        "R-precision and precision@1 of the unseen part, leave-one-out within it."),
+        "R-precision and precision@1 of the unseen part, leave-one-out within it; "
+        "of the classic learners, LFDA, Covariance and RCA on every dataset, NCA, "
+        "MLKR, ITML, SDML, LSML and SCML on the bundled sets only (digits)."),
     "verification": Task(
         "verification", "Verification on unseen classes", "open",
         (("roc_auc", "ROC AUC"), ("accuracy_calibrated", "accuracy"),

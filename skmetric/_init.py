@@ -208,3 +208,88 @@ def prior_whitener(prior, points, *, estimator_name):
             "the identity or use prior='identity'."
         ) from None
     return upper
+def whitening_components(C):
+    """L with ``L^T L = pinv(C)`` for a covariance C: the whitening map of C.
+
+    L is the symmetric pseudo-inverse square root ``V diag(1/sqrt(lambda)) V^T``
+    over the eigenvalues ``lambda`` above ``n_features * eps * lambda_max`` (as
+    ``scipy.linalg.pinvh`` decides the rank); directions of C's null space get
+    weight zero. Symmetric, so ``L @ L = pinv(C)`` too.
+
+    Returns
+    -------
+    components : ndarray of shape (n_features, n_features)
+    rank : int
+        Number of eigenvalues kept.
+    """
+    values, vectors = symmetric_eigh(C)
+    top = max(values[0], 0.0) if values.size else 0.0
+    kept = values > C.shape[0] * np.finfo(np.float64).eps * top
+    if top == 0.0:
+        kept[:] = False
+    inverse_roots = np.zeros_like(values)
+    inverse_roots[kept] = 1.0 / np.sqrt(values[kept])
+    components = (vectors * inverse_roots) @ vectors.T
+    return np.ascontiguousarray((components + components.T) * 0.5), int(kept.sum())
+
+
+def discriminant_directions(between, within, total):
+    """Generalised eigenvectors of ``between v = lambda within v`` in the data span.
+
+    Shared by the learners that whiten a within-group scatter (LFDA, RCA).
+    The problem is solved in the range of ``total`` (the data's own span:
+    constant features and linear dependencies drop out), in coordinates where
+    ``total`` is the identity. Where ``within`` is singular there (fewer points than features, or groups that do not vary
+    along some direction), a ridge of ``RIDGE`` times its mean eigenvalue in
+    the span is added, so those directions get a finite, very large weight
+    instead of a failure.
+
+    Parameters
+    ----------
+    between, within, total : ndarray of shape (n_features, n_features)
+        Symmetric positive semi-definite scatter matrices.
+
+    Returns
+    -------
+    values : ndarray of shape (rank,)
+        Generalised eigenvalues, descending.
+    vectors : ndarray of shape (n_features, rank)
+        Columns with ``v^T within_r v = 1`` (``within_r`` the ridged within
+        scatter in the span); ``rank`` is the rank of ``total``.
+    ridged : bool
+        Whether the ridge was needed.
+    """
+    values, vectors = symmetric_eigh(total)
+    top = max(values[0], 0.0) if values.size else 0.0
+    kept = values > total.shape[0] * np.finfo(np.float64).eps * top
+    if top == 0.0 or not kept.any():
+        return np.zeros(0), np.zeros((total.shape[0], 0)), False
+    # Whitened basis of the span (span^T total span = I): the rank test below
+    # is then relative to the data's own spread along every direction, so it
+    # does not depend on the units of the features.
+    span = vectors[:, kept] / np.sqrt(values[kept])
+    within_span = span.T @ within @ span
+    within_span = (within_span + within_span.T) * 0.5
+    between_span = span.T @ between @ span
+    between_span = (between_span + between_span.T) * 0.5
+    w_values = np.linalg.eigvalsh(within_span)
+    ridged = bool(w_values[0] <= span.shape[1] * np.finfo(np.float64).eps
+                  * max(w_values[-1], 0.0) * 1e3)
+    if ridged:
+        scale = max(np.trace(within_span) / span.shape[1], np.finfo(np.float64).tiny)
+        within_span = within_span + RIDGE * scale * np.eye(span.shape[1])
+    g_values, g_vectors = scipy.linalg.eigh(between_span, within_span)
+    order = np.argsort(g_values)[::-1]
+    return g_values[order], span @ g_vectors[:, order], ridged
+
+
+# Relative ridge of a singular within-group scatter (see discriminant_directions).
+RIDGE = 1e-9
+
+
+def signed_rows(rows):
+    """Rows each multiplied by +-1 so that its entry of largest magnitude is positive."""
+    if rows.shape[0] == 0:
+        return rows
+    largest = rows[np.arange(rows.shape[0]), np.argmax(np.abs(rows), axis=1)]
+    return np.ascontiguousarray(rows * np.where(largest < 0.0, -1.0, 1.0)[:, None])

@@ -148,3 +148,14 @@ def thread_limits(n_jobs, *, blas_threads=None):
             yield n_threads
         finally:
             numba.set_num_threads(previous)
+
+
+# Below this many samples a fit's products and loops are small: one thread is
+# faster than several, whose start-up and sync cost more than they save
+# (measured on 2 cores, the more so on a loaded machine).
+SMALL_FIT_SAMPLES = 2048
+
+
+def fit_n_jobs(n_jobs, n_samples):
+    """``n_jobs`` for a fit on ``n_samples``: 1 below SMALL_FIT_SAMPLES."""
+    return 1 if n_samples < SMALL_FIT_SAMPLES else n_jobs

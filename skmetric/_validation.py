@@ -27,6 +27,7 @@ __all__ = [
     "Real",
     "StrOptions",
     "check_array_param",
+    "check_chunklets",
     "class_members",
     "check_params",
     "check_pair_labels",
@@ -382,3 +383,89 @@ def class_members(y, n_classes=None):
     order = np.argsort(y, kind="stable").astype(np.int64)
     counts = np.bincount(y, minlength=0 if n_classes is None else n_classes)
     return np.split(order, np.cumsum(counts)[:-1])
+
+
+def check_chunklets(estimator, X, *, preprocessor=None, reset=True):
+    """Validate chunklets: groups of points known to share a (unknown) class.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Receives ``n_features_in_`` when ``reset`` is true.
+    X : array-like of shape (n_chunklets, size) or (n_chunklets, size, n_features)
+        Row indices into the preprocessor, -1 marking an empty slot (for
+        chunklets shorter than ``size``), or the points themselves (every
+        chunklet of the same size).
+    preprocessor : array-like of shape (n_samples, n_features) or None
+        The points that indices refer to.
+    reset : bool, default=True
+
+    Returns
+    -------
+    points : ndarray of shape (n_points, n_features), float64, C-contiguous
+        The points of the chunklets, chunklet by chunklet.
+    chunk : ndarray of shape (n_points,), int64
+        The chunklet of each point, ``0..n_chunklets-1``.
+    """
+    if preprocessor is not None and np.ndim(X) == 2:
+        table = check_X(estimator, preprocessor, reset=reset)
+        arr = np.asarray(X)
+        if arr.dtype == object or not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(
+                "chunklets must be an integer array of row indices (-1 for an "
+                f"empty slot); got dtype {arr.dtype}."
+            )
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"chunklets is empty; got shape {arr.shape}.")
+        arr = arr.astype(np.int64)
+        if arr.min() < -1 or arr.max() >= table.shape[0]:
+            bad = arr.min() if arr.min() < -1 else arr.max()
+            raise ValueError(
+                f"chunklets refers to row {bad}, outside the {table.shape[0]} rows "
+                f"of the preprocessor (valid: 0..{table.shape[0] - 1}, or -1 for an "
+                "empty slot)."
+            )
+        sizes = (arr >= 0).sum(axis=1)
+        if np.any(sizes == 0):
+            raise ValueError(
+                f"chunklet {int(np.flatnonzero(sizes == 0)[0])} has no point (every "
+                "slot is -1)."
+            )
+        used = arr[arr >= 0]
+        if np.unique(used).shape[0] < used.shape[0]:
+            values, counts = np.unique(used, return_counts=True)
+            raise ValueError(
+                f"row {int(values[counts > 1][0])} is in more than one chunklet (or "
+                "twice in one); chunklets must be disjoint: merge chunklets that "
+                "share a point."
+            )
+        chunk = np.repeat(np.arange(arr.shape[0]), sizes)
+        points = table[arr[arr >= 0]]
+    else:
+        if preprocessor is None and np.ndim(X) == 2:
+            raise ValueError(
+                f"X holds chunklets of row indices, shape {np.shape(X)}, but "
+                f"preprocessor is None: give the points as "
+                f"{type(estimator).__name__}(preprocessor=X_points), or pass the "
+                "chunklets as points, of shape (n_chunklets, size, n_features)."
+            )
+        arr = check_array(X, dtype=np.float64, allow_nd=True, ensure_2d=False,
+                          ensure_min_samples=0, input_name="X")
+        if arr.ndim != 3 or arr.shape[2] == 0:
+            raise ValueError(
+                "X must hold chunklets of points, of shape (n_chunklets, size, "
+                "n_features), or chunklets of row indices, of shape "
+                f"(n_chunklets, size), with a preprocessor; got shape {arr.shape}."
+            )
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"X is empty; got shape {arr.shape}.")
+        points = arr.reshape(-1, arr.shape[2])
+        points = check_X(estimator, points, reset=reset) if reset else \
+            check_X(estimator, points, reset=False)
+        chunk = np.repeat(np.arange(arr.shape[0]), arr.shape[1])
+    if np.bincount(chunk).max() < 2:
+        raise ValueError(
+            "every chunklet has a single point; a chunklet needs at least two "
+            "points to say anything."
+        )
+    return np.ascontiguousarray(points, dtype=np.float64), chunk.astype(np.int64)

@@ -1,7 +1,9 @@
 """One table of estimators for the generic reliability tests, with fast settings.
 
 Each case names a factory (keyword arguments pass through to the constructor), how
-the estimator is fitted (``"labels"``: ``fit(X, y)``; ``"pairs"`` or
+the estimator is fitted (``"labels"``: ``fit(X, y)`` with class labels;
+``"targets"``: ``fit(X, y)`` with y read as real-valued targets;
+``"unsupervised"``: ``fit(X)``; ``"pairs"`` or
 ``"triplets"``: a pair or triplet learner given X as its ``preprocessor`` and fitted
 on row-index constraints derived from the labels by :func:`fit_case`) and whether
 it is linear (has ``components_`` and keeps float32 in ``transform``).
@@ -36,6 +38,7 @@ class Case:
     make: Callable
     kind: str = "labels"
     linear: bool = True
+    iterative: bool = True  # has max_iter (the closed-form learners do not)
 
     def __str__(self):
         return self.name
@@ -69,6 +72,21 @@ CASES += [
          lambda **kw: SCMLTriplets(**{"max_iter": 400, "output_iter": 100,
                                       "random_state": 0, **kw}),
          kind="triplets"),
+]
+
+# ---- classic learners (NCA, MLKR, LFDA, Covariance, RCA) ---------------------------
+from skmetric import LFDA, MLKR, NCA, RCA, Covariance  # noqa: E402
+
+CASES += [
+    Case("NCA", lambda **kw: NCA(**{"max_iter": 30, "random_state": 0, **kw})),
+    Case("NCA(n_neighbors=5)",
+         lambda **kw: NCA(**{"n_neighbors": 5, "max_iter": 30, "random_state": 0,
+                             **kw})),
+    Case("MLKR", lambda **kw: MLKR(**{"max_iter": 30, "random_state": 0, **kw}),
+         kind="targets"),
+    Case("LFDA", LFDA, iterative=False),
+    Case("Covariance", Covariance, kind="unsupervised", iterative=False),
+    Case("RCA", RCA, iterative=False),
 ]
 
 # ---- LMNN and the deep estimators: added only if they import ---------------------
@@ -131,6 +149,8 @@ def known_failures(request):
 
 
 LABEL_CASES = [case for case in CASES if case.kind == "labels"]
+ITERATIVE_CASES = [case for case in CASES if case.iterative]
+ITERATIVE_LABEL_CASES = [case for case in LABEL_CASES if case.iterative]
 LINEAR_CASES = [case for case in CASES if case.linear]
 
 
@@ -165,8 +185,10 @@ def constraints_from_labels(y, kind):
 def fit_case(case, estimator, X, y):
     """Fit ``estimator`` the way ``case`` says: on labels, or (a pair or triplet
     learner) with X as its preprocessor, on row-index constraints from y."""
-    if case.kind == "labels":
+    if case.kind in ("labels", "targets"):  # targets: y as real numbers
         return estimator.fit(X, y)
+    if case.kind == "unsupervised":
+        return estimator.fit(X)
     tuples, labels = constraints_from_labels(y, case.kind)
     return estimator.set_params(preprocessor=X).fit(tuples, labels)
 

@@ -292,3 +292,62 @@ def scml_triplet_hinge_grad(P, triplets, weights):
     margins = 1.0 + z @ weights
     active = margins > 0.0
     return float(margins[active].sum()), z[active].sum(axis=0)
+# ---- neighbour softmax (NCA, MLKR) -----------------------------------------------
+
+
+def _neighbour_columns(rows, neighbours):
+    """(B, m) point index of every column."""
+    return np.broadcast_to(neighbours, (rows.shape[0], neighbours.shape[1]))
+
+
+def neighbour_softmax(sq_dists, rows, neighbours):
+    cols = _neighbour_columns(rows, neighbours)
+    own = cols == rows[:, None]
+    logits = np.where(own, -np.inf, -sq_dists)
+    top = logits.max(axis=1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    e = np.exp(logits - top)
+    total = e.sum(axis=1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def nca_weights(sq_dists, rows, neighbours, labels):
+    P = neighbour_softmax(sq_dists, rows, neighbours)
+    same = labels[_neighbour_columns(rows, neighbours)] == labels[rows][:, None]
+    p = (P * same).sum(axis=1)
+    return P * (same - p[:, None]), -p
+
+
+def mlkr_weights(sq_dists, rows, neighbours, targets):
+    P = neighbour_softmax(sq_dists, rows, neighbours)
+    y_cols = targets[_neighbour_columns(rows, neighbours)]
+    estimate = (P * y_cols).sum(axis=1)
+    residual = estimate - targets[rows]
+    return 2.0 * residual[:, None] * (estimate[:, None] - y_cols) * P, residual**2
+
+
+def neighbour_sq_dists(Z, rows, neighbours):
+    return ((Z[rows][:, None, :] - Z[neighbours]) ** 2).sum(axis=2)
+
+
+def neighbour_weighted_sum(W, neighbours, X):
+    return np.einsum("bj,bjd->bd", W, X[neighbours])
+
+
+def softmax_objective(components, X, targets, kind, neighbours=None):
+    """NCA's or MLKR's mean loss from the formula, with n x n matrices."""
+    Z = X @ components.T
+    n = X.shape[0]
+    D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
+    logits = -D
+    np.fill_diagonal(logits, -np.inf)
+    if neighbours is not None:
+        keep = np.zeros((n, n), dtype=bool)
+        keep[np.arange(n)[:, None], neighbours] = True
+        logits = np.where(keep, logits, -np.inf)
+    logits -= logits.max(axis=1, keepdims=True)
+    P = np.exp(logits)
+    P /= P.sum(axis=1, keepdims=True)
+    if kind == "nca":
+        return -(P * (targets[:, None] == targets[None, :])).sum(axis=1).mean()
+    return ((P @ targets - targets) ** 2).mean()

@@ -46,6 +46,9 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     for r in records:
         assert set(r["scores"]) == {k for k, _ in _tasks.TASKS[r["task"]].metrics} | (
             {"n_pairs"} if r["task"] == "verification" else set())
+    methods = {(r["method"], r["task"]) for r in records}
+    for name in ("NCA", "MLKR", "LFDA", "Covariance", "RCA"):  # classic learners
+        assert {(name, "closed"), (name, "openset")} <= methods
     xing = [r for r in records if r["method"] == "MahalanobisXing"]
     assert all(isinstance(r["converged"], bool) and r["threads"] for r in xing)
     text = (tmp_path / "results.md").read_text()
@@ -165,6 +168,12 @@ def test_heatmap_of_a_task_is_written(tmp_path):
 def test_estimator_benchmark_quick_run(script):
     out = _run(script, "--quick")
     assert "skmetric Xing full" in out.stdout
+
+
+def test_classic_benchmark_quick_run():
+    out = _run("benchmarks.bench_classic", "--quick")
+    assert "skmetric Covariance" in out.stdout
+    assert "| learner | accuracy within noise or better |" in out.stdout
 
 
 def test_harness_table_has_a_converged_column():

@@ -21,6 +21,8 @@ from sklearn.preprocessing import StandardScaler
 
 from ._estimators import (  # noqa: F401  (known_failures: an autouse fixture)
     CASES,
+    ITERATIVE_CASES,
+    ITERATIVE_LABEL_CASES,
     LABEL_CASES,
     LINEAR_CASES,
     fit_case,
@@ -37,6 +39,9 @@ pytestmark = [
 ALL = pytest.mark.parametrize("case", CASES, ids=str)
 LABELS = pytest.mark.parametrize("case", LABEL_CASES, ids=str)
 LINEAR = pytest.mark.parametrize("case", LINEAR_CASES, ids=str)
+# The tests that set max_iter (the closed-form learners have none).
+ITERATIVE = pytest.mark.parametrize("case", ITERATIVE_CASES, ids=str)
+ITERATIVE_LABELS = pytest.mark.parametrize("case", ITERATIVE_LABEL_CASES, ids=str)
 
 COLUMNS = ["sepal", "petal", "stem"]
 
@@ -131,7 +136,7 @@ def test_linear_feature_names_follow_n_components(case):
 # ---------------------------------------------------------------------------------
 
 
-@ALL
+@ITERATIVE
 def test_html_repr_shows_class_parameters_and_fitted_state(case):
     model = case.make(max_iter=7)
     name = type(model).__name__
@@ -147,7 +152,7 @@ def test_html_repr_shows_class_parameters_and_fitted_state(case):
     assert name in pipe_html
 
 
-@ALL
+@ITERATIVE
 def test_clone_gives_an_unfitted_equal_estimator(case):
     X, y = make_blobs_data()
     model = fit_case(case, case.make(max_iter=4), X, y)
@@ -158,7 +163,7 @@ def test_clone_gives_an_unfitted_equal_estimator(case):
     assert_array_equal(fit_case(case, copy, X, y).transform(X), model.transform(X))
 
 
-@LABELS
+@ITERATIVE_LABELS
 def test_nested_pipeline_parameters(case):
     model = case.make()
     inner = Pipeline([("metric", model)])
@@ -195,7 +200,7 @@ def test_cross_val_score(case):
     assert scores.mean() > 0.6  # three well-separated blobs; chance is 1/3
 
 
-@LABELS
+@ITERATIVE_LABELS
 def test_grid_search_in_worker_processes_matches_sequential(case):
     X, y = make_blobs_data(n_samples=45)
     grid = {"metric__max_iter": [2, 6], "knn__n_neighbors": [1, 3]}

@@ -1,4 +1,4 @@
-"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``): numba-jitted loops for irregular work, BLAS for dense blocks.
+"""Numerical kernels, split by topic (``pairwise``, ``mining``, ``lmnn``, ``softmax``): numba-jitted loops for irregular work, BLAS for dense blocks.
 
 Conventions (see STYLE.md):
 
@@ -57,4 +57,11 @@ from .lmnn import (  # noqa: F401
 from .classic import (  # noqa: F401
     itml_projections,
     scml_triplet_hinge_grad,
+)
+from .softmax import (  # noqa: F401
+    neighbour_softmax,
+    nca_weights,
+    mlkr_weights,
+    neighbour_sq_dists,
+    neighbour_weighted_sum,
 )
