@@ -29,6 +29,7 @@ _GAP_EVERY = 10
 def itml_thresholds(Z):
     """(u, l): the 5th and 95th percentiles of the squared distances between the
     rows of Z (distinct points), over at most ``_THRESHOLD_POINTS`` of them."""
+    Z = np.unique(Z, axis=0)  # labelled data may repeat rows
     n = Z.shape[0]
     if n > _THRESHOLD_POINTS:
         Z = Z[np.linspace(0, n - 1, _THRESHOLD_POINTS).round().astype(np.int64)]

@@ -85,13 +85,14 @@ def solve_graphical_lasso(S, alpha, *, max_iter, tol, printer):
     theta = np.linalg.inv(S)  # the solution without penalty
     theta = (theta + theta.T) * 0.5
     n_done = 0
-    if alpha > 0.0:
+    if alpha > 0.0 and S.shape[0] > 1:  # else S^-1 is the solution
         with warnings.catch_warnings():
             # Its own convergence is judged below by the certified gap.
             warnings.simplefilter("ignore", ConvergenceWarning)
             try:
                 _, precision, n_done = graphical_lasso(
-                    S, alpha, mode="cd", tol=tol, enet_tol=min(1e-4, tol),
+                    S, alpha, mode="cd", tol=max(tol, 1e-12),
+                    enet_tol=max(min(1e-4, tol), 1e-12),
                     max_iter=max_iter,
                     return_n_iter=True)
                 if np.all(np.isfinite(precision)) and _chol_logdet(
@@ -159,8 +160,13 @@ def span_basis(points):
     numerical rank after scaling every feature to unit spread)."""
     centred = points - points.mean(axis=0)
     spread = np.sqrt(np.einsum("ij,ij->j", centred, centred))
-    spread[spread == 0.0] = 1.0
-    _, singular, vt = np.linalg.svd(centred / spread, full_matrices=False)
+    # A constant feature centres to rounding noise, not to zero: a spread that
+    # small next to the others' counts as none, and its column as zero.
+    flat = spread <= 1e-12 * max(spread.max(), 0.0)
+    spread[flat] = 1.0
+    scaled = centred / spread
+    scaled[:, flat] = 0.0
+    _, singular, vt = np.linalg.svd(scaled, full_matrices=False)
     keep = singular > np.sqrt(_RANK_RTOL) * max(singular[0], 0.0) if singular.size \
         else np.zeros(0, dtype=bool)
     # A direction v of the scaled points is spread * v in the units of the data.
