@@ -31,6 +31,11 @@ def itml_thresholds(Z):
     rows of Z (distinct points), over at most ``_THRESHOLD_POINTS`` of them."""
     Z = np.unique(Z, axis=0)  # labelled data may repeat rows
     n = Z.shape[0]
+    if n < 2:
+        raise ValueError(
+            "ITML: all points of the pairs are identical (to rounding after "
+            "centring); no metric can separate them."
+        )
     if n > _THRESHOLD_POINTS:
         Z = Z[np.linspace(0, n - 1, _THRESHOLD_POINTS).round().astype(np.int64)]
     left, right = np.triu_indices(Z.shape[0], k=1)

@@ -172,7 +172,8 @@ class SCML(MahalanobisMixin, TransformerMixin, BaseEstimator):
 n_features), default='lda'
         The basis: LDA directions of neighbourhoods of k-means centres
         (``n_basis`` defaults to ``min(20 n_features, 2 n_samples (n_classes -
-        1) - 1)``), eigenvectors of triplet-difference scatters (default
+        1) - 1)``; the coordinate axes when no neighbourhood has a discriminant
+        direction), eigenvectors of triplet-difference scatters (default
         ``80 n_features``), or given vectors (normalised to unit length).
 {params}
     random_state : int, RandomState instance or None, default=None

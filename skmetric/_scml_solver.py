@@ -130,9 +130,16 @@ def lda_basis(X, y, n_basis, rng):
         for c in range(n_clusters):
             rows = np.concatenate([found[c, :min(scale, found.shape[1])]
                                    for found in neighbours])
-            scalings = lda.fit(X[rows], y[rows]).scalings_.T[:n_eig]
+            try:
+                scalings = lda.fit(X[rows], y[rows]).scalings_.T[:n_eig]
+            except (ValueError, IndexError, np.linalg.LinAlgError):
+                continue  # a degenerate neighbourhood (one class, no spread)
             norms = np.linalg.norm(scalings, axis=1, keepdims=True)
             basis.append(scalings[norms[:, 0] > 0] / norms[norms[:, 0] > 0])
+    if not basis or sum(b.shape[0] for b in basis) == 0:
+        # No neighbourhood had a discriminant direction (degenerate data): the
+        # coordinate axes, so that SCML still learns a diagonal metric.
+        return np.eye(d)
     return np.ascontiguousarray(np.vstack(basis)[:n_basis])
 
 

@@ -63,6 +63,8 @@ LINEAR = pytest.mark.parametrize("case", LINEAR_CASES, ids=str)
 DOCUMENTED_ERRORS = [
     "all rows used by the pairs are identical",
     "pair joins two identical rows",
+    "all points of the pairs are identical",  # ITML
+    "all points are identical",  # SDML, SCML
 ]
 
 
