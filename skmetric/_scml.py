@@ -98,11 +98,6 @@ def fit_scml(estimator, points, triplets, basis, rng):
             f"n_components={estimator.n_components} must be at most the number of "
             f"features, {n_features}."
         )
-    if estimator.output_iter > estimator.max_iter:
-        raise ValueError(
-            f"output_iter={estimator.output_iter} must be at most "
-            f"max_iter={estimator.max_iter}."
-        )
     centred = points - points.mean(axis=0)
     scale = np.sqrt(np.mean(np.einsum("ij,ij->i", centred, centred)))
     if scale == 0.0:
