@@ -9,11 +9,15 @@ their samples are the pairs or triplets themselves.
 """
 
 from ._covariance import Covariance
+from ._itml import ITML, ITMLPairs
 from ._lfda import LFDA
 from ._lmnn import LMNN
+from ._lsml import LSML, LSMLQuadruplets
 from ._mlkr import MLKR
 from ._nca import NCA
 from ._rca import RCA, RCAChunks
+from ._scml import SCML, SCMLTriplets
+from ._sdml import SDML, SDMLPairs
 from ._xing import MahalanobisXing
 from ._xing_pairs import MahalanobisXingPairs
 from .deep import DeepSiamese, DeepTriplet
@@ -24,13 +28,21 @@ __all__ = [
     "Covariance",
     "DeepSiamese",
     "DeepTriplet",
+    "ITML",
+    "ITMLPairs",
     "LFDA",
     "LMNN",
+    "LSML",
+    "LSMLQuadruplets",
+    "MLKR",
     "MahalanobisXing",
     "MahalanobisXingPairs",
-    "MLKR",
     "NCA",
     "RCA",
     "RCAChunks",
+    "SCML",
+    "SCMLTriplets",
+    "SDML",
+    "SDMLPairs",
     "__version__",
 ]

@@ -140,6 +140,74 @@ def _has_spread(X):
     return bool(np.any(X.max(axis=0) > X.min(axis=0)))
 
 
+def components_from_factor(factor, n_components):
+    """Rows ``sqrt(lambda_k) v_k`` of ``M = C^T C`` for its leading eigenpairs.
+
+    Through the eigen-decomposition of the small ``C C^T`` (k, k): with
+    ``C C^T = U diag(lambda) U^T``, M has the eigenvalues lambda and the
+    eigenvectors ``C^T U / sqrt(lambda)``. O(k^2 d) instead of the O(d^3) of
+    decomposing M. Rows beyond the rank of C are zero.
+    """
+    k, d = factor.shape
+    n_components = d if n_components is None else n_components
+    values, vectors = np.linalg.eigh(factor @ factor.T)
+    values, vectors = values[::-1], vectors[:, ::-1]
+    keep = values > max(k, d) * np.finfo(float).eps * max(values[0], 0.0)
+    values = values[keep]
+    directions = (factor.T @ vectors[:, keep]) / np.sqrt(values)
+    rank = min(n_components, values.shape[0])
+    components = np.zeros((n_components, d))
+    components[:rank] = components_from_eigh(values, directions, rank)
+    return components
+
+
+PRIOR_OPTIONS = ("identity", "covariance")
+
+
+def prior_whitener(prior, points, *, estimator_name):
+    """W (d, d) with ``W^T W = M0``, the prior metric, in the units of ``points``.
+
+    ``prior`` is 'identity' (M0 = I), 'covariance' (M0 the inverse covariance of
+    the points, which makes a LogDet-regularised learner invariant to invertible
+    linear maps of the data) or a symmetric positive definite (d, d) array.
+    Mapping the points by W turns the prior into the identity.
+
+    Raises ValueError when M0 is not positive definite, naming the fix.
+    """
+    d = points.shape[1]
+    if isinstance(prior, str) and prior == "identity":
+        return np.eye(d)
+    if isinstance(prior, str) and prior == "covariance":
+        centred = points - points.mean(axis=0)
+        scale = np.abs(centred).max()
+        if scale == 0.0:
+            values = np.zeros(d)
+        else:
+            centred = centred / scale
+            values, vectors = np.linalg.eigh(centred.T @ centred
+                                             / max(1, points.shape[0] - 1))
+        if values[0] <= 1e-10 * max(values[-1], 0.0) or values[-1] <= 0.0:
+            rank = int(np.sum(values > 1e-10 * max(values[-1], 0.0)))
+            raise ValueError(
+                f"{estimator_name}: prior='covariance' needs the inverse of the "
+                f"covariance of the points, but their {points.shape[0]} distinct "
+                f"points span only {rank} of the {d} dimensions; use "
+                "prior='identity', or remove the redundant features first (for "
+                "example with PCA)."
+            )
+        return (vectors / np.sqrt(values)) @ vectors.T / scale
+    metric = check_array_param(prior, (d, d), "prior")
+    if not np.allclose(metric, metric.T, rtol=1e-10, atol=0.0):
+        raise ValueError("prior must be a symmetric matrix.")
+    try:
+        upper = scipy.linalg.cholesky((metric + metric.T) * 0.5, lower=False)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"{estimator_name}: prior must be positive definite (the LogDet "
+            "divergence to it is infinite otherwise); add a small multiple of "
+            "the identity or use prior='identity'."
+        ) from None
+    return upper
 def whitening_components(C):
     """L with ``L^T L = pinv(C)`` for a covariance C: the whitening map of C.
 

@@ -4,7 +4,8 @@ A pair learner's ``X`` holds pairs, of shape ``(n_pairs, 2, n_features)`` (the
 points) or ``(n_pairs, 2)`` (row indices into the ``preprocessor`` given to the
 constructor), with ``y`` = 1 for a similar pair and -1 for a dissimilar one. A
 triplet learner's ``X`` holds triplets ``(a, p, n)``, "a is nearer p than n", in
-the same two forms, with no ``y``. scikit-learn's ``cross_val_score``,
+the same two forms, with no ``y``; a quadruplet learner's ``X`` holds quadruplets
+``(a, b, c, d)``, "a and b are nearer than c and d", likewise. scikit-learn's ``cross_val_score``,
 ``GridSearchCV`` and ``train_test_split`` then split the constraints, and every
 fold trains on the points of its own constraints only.
 
@@ -339,3 +340,123 @@ class TripletLearnerMixin(_TupleLearnerMixin):
         score : float
         """
         return float(np.mean(self.decision_function(X) > 0.0))
+
+
+class QuadrupletLearnerMixin(_TupleLearnerMixin):
+    """Methods of a learner whose samples are quadruplets ``(a, b, c, d)``.
+
+    Each says that a and b are nearer each other than c and d.
+    ``decision_function`` is ``d(c, d) - d(a, b)``, positive when the quadruplet
+    is ordered right; ``predict`` gives its sign (+1 or -1); ``score`` is the
+    fraction of quadruplets ordered right.
+    """
+
+    _tuple_width = 4
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
+
+    def decision_function(self, X):
+        """How much nearer the first pair of each quadruplet is than the second.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_quadruplets, 4, n_features) or (n_quadruplets, 4)
+            Quadruplets ``(a, b, c, d)`` of points, or of row indices into the
+            preprocessor.
+
+        Returns
+        -------
+        margins : ndarray of shape (n_quadruplets,)
+            ``d(c, d) - d(a, b)`` in the learned metric.
+        """
+        check_is_fitted(self)
+        points, tuples = self._check_tuples(X, reset=False)
+        embedded = self._embed_points(points)
+
+        def distance(first, second):
+            diff = embedded[tuples[:, first]] - embedded[tuples[:, second]]
+            return np.sqrt(np.sum(diff * diff, axis=1))
+
+        return distance(2, 3) - distance(0, 1)
+
+    def predict(self, X):
+        """Predict whether a and b are nearer each other than c and d.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_quadruplets, 4, n_features) or (n_quadruplets, 4)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_quadruplets,)
+            1 where ``d(a, b) < d(c, d)``, else -1.
+        """
+        return np.where(self.decision_function(X) > 0.0, 1, -1)
+
+    def score(self, X, y=None):
+        """Fraction of quadruplets ordered right: ``d(a, b) < d(c, d)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_quadruplets, 4, n_features) or (n_quadruplets, 4)
+        y : None
+            Ignored; present for the scikit-learn API.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.decision_function(X) > 0.0))
+
+
+def sample_label_quadruplets(y, n_quadruplets, rng):
+    """Quadruplets ``(a, b, c, d)`` from labels: (a, b) a similar pair, (c, d) a
+    dissimilar one, each drawn as :func:`sample_label_pairs` draws them.
+
+    Returns an int64 array of shape (n_quadruplets, 4).
+    """
+    similar, dissimilar = sample_label_pairs(y, n_quadruplets, rng)
+    return np.ascontiguousarray(np.hstack((similar, dissimilar)), dtype=np.int64)
+
+
+def sample_label_pairs(y, n_pairs, rng):
+    """Sample similar (same class) and dissimilar (other class) pairs of rows.
+
+    The first point of a pair is drawn uniformly among the rows whose class has a
+    second member (similar pairs) or among all rows (dissimilar pairs); the second
+    uniformly among its class-mates, itself excluded, or among the rows of other
+    classes. Pairs are drawn with replacement.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,), int64 labels ``0..n_classes-1``
+    n_pairs : int
+        Number of pairs of each kind.
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    similar, dissimilar : ndarray of shape (n_pairs, 2), int64
+    """
+    order = np.argsort(y, kind="stable")
+    counts = np.bincount(y)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    n_samples = y.shape[0]
+
+    anchors = rng.choice(np.flatnonzero(counts[y] >= 2), size=n_pairs)
+    cls = y[anchors]
+    own_rank = np.empty(n_samples, dtype=np.int64)
+    own_rank[order] = np.arange(n_samples) - starts[y[order]]
+    offset = rng.randint(0, counts[cls] - 1)
+    offset += offset >= own_rank[anchors]
+    similar = np.column_stack((anchors, order[starts[cls] + offset]))
+
+    anchors = rng.randint(0, n_samples, size=n_pairs)
+    cls = y[anchors]
+    position = rng.randint(0, n_samples - counts[cls])
+    position += (position >= starts[cls]) * counts[cls]
+    dissimilar = np.column_stack((anchors, order[position]))
+    return similar.astype(np.int64), dissimilar.astype(np.int64)

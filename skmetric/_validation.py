@@ -33,6 +33,7 @@ __all__ = [
     "check_pair_labels",
     "check_tuples",
     "check_triplets",
+    "check_quadruplets",
     "check_X_y_classes",
     "check_X",
     "check_interactions",
@@ -172,11 +173,11 @@ def _check_index_array(indices, width, n_samples, what, rows_of="X"):
     return np.ascontiguousarray(arr)
 
 
-_TUPLE_NAMES = {2: "pairs", 3: "triplets"}
+_TUPLE_NAMES = {2: "pairs", 3: "triplets", 4: "quadruplets"}
 
 
 def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
-    """Validate pairs or triplets given as points or as row indices; deduplicate.
+    """Validate pairs, triplets or quadruplets, as points or row indices; deduplicate.
 
     Parameters
     ----------
@@ -185,8 +186,8 @@ def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
         preprocessor) when ``reset`` is true; checked against them otherwise.
     X : array-like of shape (n_tuples, width, n_features) or (n_tuples, width)
         Tuples of points, or (with a preprocessor) of row indices.
-    width : {2, 3}
-        2 for pairs, 3 for triplets.
+    width : {2, 3, 4}
+        2 for pairs, 3 for triplets, 4 for quadruplets.
     preprocessor : array-like of shape (n_samples, n_features), callable or None
         Feature array indexed by integer tuples, or a callable mapping a 1-D
         int64 array of row indices to the array of their points.
@@ -207,8 +208,7 @@ def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
     else:
         if callable(preprocessor):
             tuples = _check_index_array(X, width, None, what, "the preprocessor")
-            if width == 3:
-                check_triplets(tuples, None, "the preprocessor")
+            _check_roles_of_rows(tuples, width)
             used, inverse = np.unique(tuples, return_inverse=True)
             points = np.asarray(preprocessor(used))
             if points.ndim != 2 or points.shape[0] != used.shape[0]:
@@ -222,8 +222,7 @@ def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
             table = check_X(estimator, preprocessor, reset=reset)
             tuples = _check_index_array(X, width, table.shape[0], what,
                                         "the preprocessor")
-            if width == 3:
-                check_triplets(tuples, table.shape[0], "the preprocessor")
+            _check_roles_of_rows(tuples, width)
             used, inverse = np.unique(tuples, return_inverse=True)
             points = table[used]
         points, merged = np.unique(points + 0.0, axis=0, return_inverse=True)
@@ -237,6 +236,8 @@ def check_tuples(estimator, X, width, *, preprocessor=None, reset=True):
         # ... but an anchor equal in value to its negative can never be nearer its
         # positive, whichever rows hold the two.
         _check_triplet_roles(tuples, "point", roles=((0, 2, "anchor and negative"),))
+    elif width == 4 and preprocessor is None:
+        _check_quadruplet_roles(tuples, "point")
     return np.ascontiguousarray(points, dtype=np.float64), tuples
 
 
@@ -340,6 +341,41 @@ def _check_triplet_roles(triplets, unit, roles=_TRIPLET_ROLES):
             raise ValueError(
                 f"triplets row {same[0]} has the same {names} {which}; a triplet "
                 "needs three different points."
+            )
+
+
+def _check_roles_of_rows(tuples, width):
+    """Role checks of index tuples (triplets and quadruplets; pairs have none)."""
+    if width == 3:
+        _check_triplet_roles(tuples, "row")
+    elif width == 4:
+        _check_quadruplet_roles(tuples, "row")
+
+
+def check_quadruplets(quadruplets, n_samples, rows_of="X"):
+    """Validate quadruplets ``(a, b, c, d)`` of row indices: d(a, b) < d(c, d).
+
+    Returns an int64 C-contiguous array of shape (n_quadruplets, 4). A quadruplet
+    whose first pair joins a row to itself says nothing, and one whose second pair
+    does can never hold: both are rejected.
+    """
+    quadruplets = _check_index_array(quadruplets, 4, n_samples, "quadruplets",
+                                     rows_of)
+    _check_quadruplet_roles(quadruplets, "row")
+    return quadruplets
+
+
+def _check_quadruplet_roles(quadruplets, unit):
+    """Reject a quadruplet whose first or second pair joins a point to itself."""
+    for first, second, which in ((0, 1, "first"), (2, 3, "second")):
+        same = np.flatnonzero(quadruplets[:, first] == quadruplets[:, second])
+        if same.size:
+            what = (f"({quadruplets[same[0], first]})" if unit == "row"
+                    else "(identical points)")
+            raise ValueError(
+                f"quadruplets row {same[0]} has the same point twice in its {which} "
+                f"pair {what}; a quadruplet (a, b, c, d) compares two pairs of "
+                "distinct points."
             )
 
 

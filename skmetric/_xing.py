@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._kernels import pair_sq_dists
 from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._tuples import sample_label_pairs  # noqa: F401  (also imported from here)
 from ._validation import (
     Interval,
     check_params,
@@ -320,46 +321,6 @@ def solve_xing(X, similar_pairs, dissimilar_pairs, *, diagonal, n_components,
         f"objective {objective:.6e},"
     )
     return components / scale, objective, n_iter, converged
-
-
-def sample_label_pairs(y, n_pairs, rng):
-    """Sample similar (same class) and dissimilar (other class) pairs of rows.
-
-    The first point of a pair is drawn uniformly among the rows whose class has a
-    second member (similar pairs) or among all rows (dissimilar pairs); the second
-    uniformly among its class-mates, itself excluded, or among the rows of other
-    classes. Pairs are drawn with replacement.
-
-    Parameters
-    ----------
-    y : ndarray of shape (n_samples,), int64 labels ``0..n_classes-1``
-    n_pairs : int
-        Number of pairs of each kind.
-    rng : numpy.random.RandomState
-
-    Returns
-    -------
-    similar, dissimilar : ndarray of shape (n_pairs, 2), int64
-    """
-    order = np.argsort(y, kind="stable")
-    counts = np.bincount(y)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    n_samples = y.shape[0]
-
-    anchors = rng.choice(np.flatnonzero(counts[y] >= 2), size=n_pairs)
-    cls = y[anchors]
-    own_rank = np.empty(n_samples, dtype=np.int64)
-    own_rank[order] = np.arange(n_samples) - starts[y[order]]
-    offset = rng.randint(0, counts[cls] - 1)
-    offset += offset >= own_rank[anchors]
-    similar = np.column_stack((anchors, order[starts[cls] + offset]))
-
-    anchors = rng.randint(0, n_samples, size=n_pairs)
-    cls = y[anchors]
-    position = rng.randint(0, n_samples - counts[cls])
-    position += (position >= starts[cls]) * counts[cls]
-    dissimilar = np.column_stack((anchors, order[position]))
-    return similar.astype(np.int64), dissimilar.astype(np.int64)
 
 
 def _rescaled_rows(X, similar_pairs, dissimilar_pairs):

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg
 import scipy.optimize
 
-from ._init import components_from_eigh
+from ._init import components_from_eigh, components_from_factor  # noqa: F401
 from ._kernels import pair_laplacian_matmul, pair_sq_diffs, pair_sq_dists, weighted_outer_sum
 
 # Numerical rank of the data and of the similar-pair scatter: eigenvalues (squared
@@ -459,27 +459,6 @@ def solve_diagonal(X, similar_pairs, dissimilar_pairs, *, max_iter, tol, printer
 # ---------------------------------------------------------------------------------
 # From a solution to components
 # ---------------------------------------------------------------------------------
-
-
-def components_from_factor(factor, n_components):
-    """Rows ``sqrt(lambda_k) v_k`` of ``M = C^T C`` for its leading eigenpairs.
-
-    Through the eigen-decomposition of the small ``C C^T`` (k, k): with
-    ``C C^T = U diag(lambda) U^T``, M has the eigenvalues lambda and the
-    eigenvectors ``C^T U / sqrt(lambda)``. O(k^2 d) instead of the O(d^3) of
-    decomposing M. Rows beyond the rank of C are zero.
-    """
-    k, d = factor.shape
-    n_components = d if n_components is None else n_components
-    values, vectors = np.linalg.eigh(factor @ factor.T)
-    values, vectors = values[::-1], vectors[:, ::-1]
-    keep = values > max(k, d) * np.finfo(float).eps * max(values[0], 0.0)
-    values = values[keep]
-    directions = (factor.T @ vectors[:, keep]) / np.sqrt(values)
-    rank = min(n_components, values.shape[0])
-    components = np.zeros((n_components, d))
-    components[:rank] = components_from_eigh(values, directions, rank)
-    return components
 
 
 def components_from_weights(weights, n_components):

@@ -18,7 +18,18 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from skmetric import MahalanobisXing, MahalanobisXingPairs
+from skmetric import (
+    ITML,
+    LSML,
+    SCML,
+    SDML,
+    ITMLPairs,
+    LSMLQuadruplets,
+    MahalanobisXing,
+    MahalanobisXingPairs,
+    SCMLTriplets,
+    SDMLPairs,
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,24 @@ CASES = [
         lambda **kw: MahalanobisXing(**{"diagonal": True, "random_state": 0, **kw}),
     ),
     Case("MahalanobisXingPairs", MahalanobisXingPairs, kind="pairs"),
+]
+
+# ---- The classic weakly supervised learners: labelled and tuple forms ------------
+CASES += [
+    Case("ITML", lambda **kw: ITML(**{"max_iter": 200, "random_state": 0, **kw})),
+    Case("ITMLPairs", lambda **kw: ITMLPairs(**{"max_iter": 200, **kw}),
+         kind="pairs"),
+    Case("SDML", lambda **kw: SDML(**{"random_state": 0, **kw})),
+    Case("SDMLPairs", SDMLPairs, kind="pairs"),
+    Case("LSML", lambda **kw: LSML(**{"max_iter": 50, "random_state": 0, **kw})),
+    Case("LSMLQuadruplets", lambda **kw: LSMLQuadruplets(**{"max_iter": 50, **kw}),
+         kind="quadruplets"),
+    Case("SCML", lambda **kw: SCML(**{"max_iter": 400, "output_iter": 100,
+                                      "random_state": 0, **kw})),
+    Case("SCMLTriplets",
+         lambda **kw: SCMLTriplets(**{"max_iter": 400, "output_iter": 100,
+                                      "random_state": 0, **kw}),
+         kind="triplets"),
 ]
 
 # ---- classic learners (NCA, MLKR, LFDA, Covariance, RCA) ---------------------------
@@ -131,8 +160,12 @@ def constraints_from_labels(y, kind):
     ``"pairs"``: every pair ``i < j`` (1 if same class, -1 otherwise), as
     ``(pairs, labels)``. ``"triplets"``: for each row with a class-mate, its next
     class-mate as positive and the first row of another class as negative, as
-    ``(triplets, None)``. Rows are indices into X.
+    ``(triplets, None)``. ``"quadruplets"``: the same triplets (a, p, n) as
+    quadruplets (a, p, a, n). Rows are indices into X.
     """
+    if kind == "quadruplets":
+        triplets, _ = constraints_from_labels(y, "triplets")
+        return triplets[:, [0, 1, 0, 2]], None
     y = np.asarray(y)
     n = y.shape[0]
     if kind == "pairs":

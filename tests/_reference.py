@@ -307,6 +307,37 @@ def mine_allowed_triplets(D2, labels, allowed, margin, squared, miner):
     anchors, positives, negatives = mine_triplets(D2, labels, margin, squared, miner)
     keep = allowed[anchors, negatives]
     return anchors[keep], positives[keep], negatives[keep]
+def itml_projections(Z, left, right, sign, lambdas, slacks, metric, gamma):
+    # Davis et al. (2007), Algorithm 1, with the exact projection step; the
+    # metric update through its inverse (Sherman-Morrison) is checked against
+    # the direct rank-one update the kernel makes.
+    A = metric.copy()
+    lam = lambdas.copy()
+    xi = slacks.copy()
+    residual = 0.0
+    for c in range(len(left)):
+        v = Z[left[c]] - Z[right[c]]
+        p = float(v @ A @ v)
+        if p <= 0.0:
+            continue
+        delta = sign[c]
+        alpha = min(lam[c], delta * gamma / (1.0 + gamma) * (1.0 / p - 1.0 / xi[c]))
+        if alpha == 0.0:
+            continue
+        inverse = np.linalg.inv(A) - delta * alpha * np.outer(v, v)
+        A = np.linalg.inv(inverse)
+        xi[c] = gamma * xi[c] / (gamma + delta * alpha * xi[c])
+        lam[c] -= alpha
+        residual = max(residual, abs(alpha) * p)
+    return A, lam, xi, residual
+
+
+def scml_triplet_hinge_grad(P, triplets, weights):
+    a, p, n = triplets.T
+    z = (P[a] - P[p]) ** 2 - (P[a] - P[n]) ** 2
+    margins = 1.0 + z @ weights
+    active = margins > 0.0
+    return float(margins[active].sum()), z[active].sum(axis=0)
 # ---- neighbour softmax (NCA, MLKR) -----------------------------------------------
 
 

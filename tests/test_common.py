@@ -3,7 +3,19 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skmetric import LFDA, LMNN, MLKR, NCA, RCA, Covariance, MahalanobisXing
+from skmetric import (
+    ITML,
+    LFDA,
+    LMNN,
+    LSML,
+    MLKR,
+    NCA,
+    RCA,
+    SCML,
+    SDML,
+    Covariance,
+    MahalanobisXing,
+)
 from skmetric.deep import DeepSiamese, DeepTriplet
 
 # Fast constructor arguments for each public estimator.
@@ -12,6 +24,14 @@ ESTIMATORS = [
     MahalanobisXing(diagonal=True, max_iter=20, random_state=0),
     LMNN(max_iter=20, random_state=0),
     LMNN(2, loss="hinge", max_impostors=200, max_iter=20, random_state=0),
+    # The classic weakly supervised learners' labelled forms.
+    ITML(max_iter=50, random_state=0),
+    ITML(prior="covariance", max_iter=50, random_state=0),
+    SDML(random_state=0),
+    LSML(max_iter=30, random_state=0),
+    SCML(max_iter=200, output_iter=100, random_state=0),
+    SCML(basis="triplet_diffs", n_basis=20, max_iter=200, output_iter=100,
+         random_state=0),
     # Classic learners.
     NCA(max_iter=20, random_state=0),
     NCA(n_neighbors=3, max_iter=20, random_state=0),
@@ -67,13 +87,24 @@ def test_sklearn_compatible(estimator, check):
 
 from sklearn.utils import estimator_checks  # noqa: E402
 
-from skmetric import MahalanobisXingPairs, RCAChunks  # noqa: E402
+from skmetric import (  # noqa: E402
+    ITMLPairs,
+    LSMLQuadruplets,
+    MahalanobisXingPairs,
+    RCAChunks,
+    SCMLTriplets,
+    SDMLPairs,
+)
 from skmetric.deep import DeepSiamesePairs, DeepTripletTriplets  # noqa: E402
 
 TUPLE_ESTIMATORS = [
     MahalanobisXingPairs(max_iter=20),
     RCAChunks(),
     MahalanobisXingPairs(diagonal=True, max_iter=20),
+    ITMLPairs(max_iter=50),
+    SDMLPairs(),
+    LSMLQuadruplets(max_iter=30),
+    SCMLTriplets(max_iter=200, output_iter=100, random_state=0),
     DeepSiamesePairs(4, hidden_layer_sizes=(8,), batch_size=16, max_iter=3,
                      random_state=0),
     DeepTripletTriplets(4, hidden_layer_sizes=(8,), batch_size=16, max_iter=3,

@@ -118,7 +118,7 @@ BAD_X = {
 @pytest.mark.parametrize("problem", list(BAD_X))
 def test_fit_rejects_bad_X_before_any_kernel(case, problem, no_kernels):
     make, error, message = BAD_X[problem]
-    if case.kind in ("pairs", "triplets") and problem == "sparse":
+    if case.kind in ("pairs", "triplets", "quadruplets") and problem == "sparse":
         # Pair and triplet learners get X as their preprocessor, whose declared
         # type (array-like or callable) rejects a sparse matrix by name.
         message = f"The 'preprocessor' parameter of {type(case.make()).__name__}"

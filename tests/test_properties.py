@@ -66,6 +66,8 @@ DOCUMENTED_ERRORS = [
     # Duplicated rows in two classes: a triplet built from the labels may have
     # the same point as anchor and negative, which can never hold.
     "has the same anchor and negative (identical points)",
+    "all points of the pairs are identical",  # ITML
+    "all points are identical",  # SDML, SCML
 ]
 
 

@@ -65,6 +65,10 @@ from .lmnn import (  # noqa: F401
     nearest_from_gram,
     count_within_radius,
 )
+from .classic import (  # noqa: F401
+    itml_projections,
+    scml_triplet_hinge_grad,
+)
 from .softmax import (  # noqa: F401
     neighbour_softmax,
     nca_weights,
