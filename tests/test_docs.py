@@ -22,10 +22,7 @@ from skmetric._init import initial_components
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Blocks that cannot run here, recognised by a fragment of their text.
-NOT_RUN = {
-    'Client("tcp://scheduler:8786")': "connects to a Dask scheduler at an example "
-                                      "address (tests/test_dask.py runs a local one)",
-}
+NOT_RUN = {}
 # Blocks known to warn today, recognised by a fragment of their text: strict
 # expected failures, so that the fix shows up as an XPASS to remove them.
 KNOWN_WARNINGS = {}
