@@ -35,6 +35,11 @@ class PeerEnv:
 
     requirements: tuple
     check: str
+    # Installed in a first pip step; with ``no_build_isolation`` the second step
+    # builds source-only requirements against them (lightfm needs Cython and
+    # setuptools at build time and declares neither).
+    build_requirements: tuple = ()
+    no_build_isolation: bool = False
 
 
 # Exact pins that install and import together on CPython 3.11 (checked with pip).
@@ -74,6 +79,25 @@ ENVS = {
             "import torch, pytorch_metric_learning; "
             "assert torch.version.cuda is None, 'CUDA build of torch'"
         ),
+    ),
+    # recommend: implicit ships wheels; lightfm 1.17 is source only and is
+    # compiled (with OpenMP) against the pinned NumPy, without build isolation.
+    "recommend": PeerEnv(
+        requirements=(
+            "numpy==1.26.4",
+            "scipy==1.13.1",
+            "threadpoolctl==3.6.0",
+            "implicit==0.7.3",
+            "lightfm==1.17",
+        ),
+        check="import implicit, lightfm, threadpoolctl; from lightfm import LightFM",
+        build_requirements=(
+            "numpy==1.26.4",
+            "Cython==3.1.2",
+            "setuptools==80.9.0",
+            "wheel==0.45.1",
+        ),
+        no_build_isolation=True,
     ),
 }
 
@@ -281,11 +305,11 @@ def missing_envs(peers):
     return {env: reason for env, reason in problems.items() if reason}
 
 
-def _call_worker(python, spec_path, cwd, timeout):
+def _call_worker(python, spec_path, cwd, timeout, worker=WORKER):
     """Run the worker and return its parsed result (without ``accuracy``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     process = subprocess.Popen(
-        [str(python), str(WORKER), str(spec_path)],
+        [str(python), str(worker), str(spec_path)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -260,3 +260,22 @@ def _clustering_task():
 
 
 register_external(_clustering_task())
+
+
+def _recommendation_task():
+    # Imported here: bench_recommend is also a script of its own.
+    from benchmarks.bench_recommend import (
+        MAIN_JOB_PROTOCOL,
+        main_job_records,
+        main_job_table,
+    )
+
+    return ExternalTask(
+        "recommendation", "Top-k recommendation on MovieLens",
+        run=lambda quick, peers, timeout: main_job_records(
+            quick=quick, peers=peers, timeout=timeout),
+        table=main_job_table, metric="recall_at_10", baseline="popularity",
+        protocol=MAIN_JOB_PROTOCOL)
+
+
+register_external(_recommendation_task())

@@ -35,10 +35,13 @@ def create_env(name, force=False):
         shutil.rmtree(folder)
     start = time.perf_counter()
     base_python = getattr(sys, "_base_executable", sys.executable)
-    steps = [
-        [base_python, "-m", "venv", str(folder)],
-        [str(env_python(name)), "-m", "pip", "install", *ENVS[name].requirements],
-    ]
+    spec = ENVS[name]
+    pip = [str(env_python(name)), "-m", "pip", "install"]
+    steps = [[base_python, "-m", "venv", str(folder)]]
+    if spec.build_requirements:
+        steps.append([*pip, *spec.build_requirements])
+    isolation = ["--no-build-isolation"] if spec.no_build_isolation else []
+    steps.append([*pip, *isolation, *spec.requirements])
     for step in steps:
         print(f"[setup_peers] {' '.join(step)}", flush=True)
         if subprocess.run(step).returncode != 0:

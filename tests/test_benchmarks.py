@@ -52,6 +52,13 @@ def test_main_benchmark_quick_run_covers_every_task(tmp_path):
     for task in ("closed", "openset", "verification"):
         assert _tasks.TASKS[task].title in text
     assert "better than Euclidean on" in text and "converged" in text
+    recommendation = document["external"]["recommendation"]
+    ours = {"popularity", "item-kNN", "skmetric CML"}
+    assert {(r["protocol"], r["method"]) for r in recommendation} >= {
+        (protocol, method) for protocol in ("random", "time") for method in ours}
+    assert all(r["status"] == "ok" and r["recall_at_10"] is not None
+               for r in recommendation if r["method"] in ours)
+    assert _tasks.TASKS["recommendation"].title in text
 
 
 def test_default_output_is_an_untracked_folder():

@@ -188,3 +188,23 @@ def test_splitters_work_as_cv_in_cross_val_score_and_grid_search():
     # power 0 scores every co-occurring item alike: ties by item id, worse
     assert search.best_params_ == {"power": 1.0}
     assert search.cv_results_["mean_test_score"][0] < search.best_score_
+
+
+def test_splitter_and_scorer_tune_collaborative_metric_learning():
+    from skmetric.recommend import CollaborativeMetricLearning
+
+    X, times = _clustered(1)
+    search = GridSearchCV(
+        CollaborativeMetricLearning(8, max_iter=5, random_state=0, n_jobs=1),
+        {"margin": [0.25, 1.0]}, cv=UserTimeSplit(), scoring=recall_at_10_scorer,
+        error_score="raise").fit(X, groups=times)
+    scores = search.cv_results_["mean_test_score"]
+    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    # the scorer ranks with the training items of the fold excluded
+    (train, test), = UserTimeSplit().split(X, groups=times)
+    model = CollaborativeMetricLearning(8, max_iter=5, random_state=0,
+                                        n_jobs=1).fit(X[train])
+    lists = model.recommend(np.unique(X[test, 0]), n=10)
+    seen = {tuple(pair) for pair in X[train].tolist()}
+    for user, row in zip(np.unique(X[test, 0]), lists):
+        assert not any((int(user), int(item)) in seen for item in row if item >= 0)
