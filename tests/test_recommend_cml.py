@@ -78,6 +78,34 @@ def test_cml_gradient_matches_finite_differences(seed, with_features,
     assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("covariance_weight", [0.0, 3.0])
+def test_cml_feature_loss_gradient_matches_finite_differences(seed,
+                                                              covariance_weight):
+    # The feature loss weight * |Q_j - F_j W|^2 = weight * |V_j|^2 over the
+    # batch's items: checked in P, V and W together with the hinge.
+    params, shapes, data = _objective_problem(seed, True)
+
+    def f(x, weight=2.5):
+        return solver.objective(x, shapes, *data, 1.0, 15, covariance_weight,
+                                weight)
+
+    loss, grad = f(params)
+    loss_0, grad_0 = f(params, 0.0)
+    assert loss > loss_0
+    n_pv = shapes[0][0] * shapes[0][1] + shapes[1][0] * shapes[1][1]
+    # The term moves the free vectors (and not the users nor the map).
+    assert np.any(grad[:n_pv] != grad_0[:n_pv])
+    assert_array_equal(grad[n_pv:], grad_0[n_pv:])
+    eps = 1e-6
+    numeric = np.empty_like(params)
+    for t in range(params.size):
+        step = np.zeros_like(params)
+        step[t] = eps
+        numeric[t] = (f(params + step)[0] - f(params - step)[0]) / (2 * eps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
 def test_objective_has_no_side_effects():
     params, shapes, data = _objective_problem(0, True)
     copies = [params.copy()] + [None if a is None else a.copy() for a in data]

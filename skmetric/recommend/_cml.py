@@ -74,6 +74,12 @@ class CollaborativeMetricLearning(BaseEstimator):
     item_features : array-like of shape (n_items, n_features), default=None
         Features of every item of the catalogue (genres, year, ...); item ids must
         then be below ``n_items``. Columns are standardised inside the fit.
+    feature_weight : float, default=1.0
+        Weight of the feature loss (with ``item_features`` only; no effect
+        without): ``feature_weight * |Q_j - F_j W|^2`` for each item of a batch
+        that has training interactions, pulling its position toward the one its
+        features give, so that the feature map learns what places cold items.
+        0 turns it off.
     solver : {'adagrad', 'sgd'}, default='adagrad'
         Per-row Adagrad or plain stochastic gradient steps.
     learning_rate : float, default=0.1
@@ -197,6 +203,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
         "item_features": ["array-like", None],
+        "feature_weight": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions({"adagrad", "sgd"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -211,7 +218,8 @@ class CollaborativeMetricLearning(BaseEstimator):
     }
 
     def __init__(self, n_components=64, *, margin=1.0, n_negatives=20,
-                 covariance_weight=1.0, item_features=None, solver="adagrad",
+                 covariance_weight=1.0, item_features=None, feature_weight=1.0,
+                 solver="adagrad",
                  learning_rate=0.1, batch_size=1024, max_iter=50, tol=1e-2,
                  n_iter_no_change=3, early_stopping=False, validation_fraction=0.1,
                  random_state=None, verbose=0, n_jobs=None):
@@ -220,6 +228,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         self.n_negatives = n_negatives
         self.covariance_weight = covariance_weight
         self.item_features = item_features
+        self.feature_weight = feature_weight
         self.solver = solver
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -446,6 +455,7 @@ class CollaborativeMetricLearning(BaseEstimator):
             n_negatives=self.n_negatives, margin=float(self.margin),
             covariance_weight=float(self.covariance_weight), solver=self.solver,
             learning_rate=float(self.learning_rate),
+            feature_weight=float(self.feature_weight),
         )
 
     def _run_epochs(self, train, validation, max_iter, rng, printer):
