@@ -372,7 +372,8 @@ def test_cml_verbose_output_and_silence(capsys):
 # ---- item features and cold start -----------------------------------------------------
 
 
-def test_item_features_place_cold_items_by_their_features():
+@pytest.mark.parametrize("feature_weight", [0.0, 1.0])
+def test_item_features_place_cold_items_by_their_features(feature_weight):
     # Two communities; the item's side is its feature. Items 10..14 and 25..29 have
     # no interaction at all: only their feature can place them.
     X = two_communities(n_users=60, per_user=5)
@@ -380,7 +381,8 @@ def test_item_features_place_cold_items_by_their_features():
     side = (np.arange(30) >= 15).astype(float)
     features = np.column_stack([side, 1 - side])
     model = fit_quiet(CollaborativeMetricLearning(
-        8, max_iter=40, item_features=features, random_state=0), X)
+        8, max_iter=40, item_features=features, feature_weight=feature_weight,
+        random_state=0), X)
     cold = np.r_[10:15, 25:30]
     assert model.item_feature_map_.shape == (2, 8)
     Q = model.item_embeddings_
