@@ -372,6 +372,20 @@ def test_cml_verbose_output_and_silence(capsys):
 # ---- item features and cold start -----------------------------------------------------
 
 
+def test_item_features_indicators_centred_other_columns_standardised():
+    # A rare 0/1 category keeps its scale (divided by its small standard deviation
+    # it would dominate F W); a continuous column gets unit variance.
+    rare = np.zeros(100)
+    rare[:2] = 1.0
+    year = np.linspace(1950, 2000, 100)
+    features = np.column_stack([rare, year, np.full(100, 3.0)])
+    F = CollaborativeMetricLearning(item_features=features)._check_item_features()
+    assert_allclose(F[:, 0], rare - 0.02)
+    assert_allclose(F[:, 1], (year - year.mean()) / year.std())
+    assert_allclose(F[:, 2], 0.0)
+    assert_array_equal(features[:, 0], rare)  # the user's array is untouched
+
+
 @pytest.mark.parametrize("feature_weight", [0.0, 1.0])
 def test_item_features_place_cold_items_by_their_features(feature_weight):
     # Two communities; the item's side is its feature. Items 10..14 and 25..29 have

@@ -73,7 +73,10 @@ class CollaborativeMetricLearning(BaseEstimator):
         Weight of the covariance regulariser (0 turns it off).
     item_features : array-like of shape (n_items, n_features), default=None
         Features of every item of the catalogue (genres, year, ...); item ids must
-        then be below ``n_items``. Columns are standardised inside the fit.
+        then be below ``n_items``. Columns are centred inside the fit, and
+        those that are not 0/1 indicators are also scaled to unit variance
+        (indicators keep their scale: dividing a rare category's column by its
+        small standard deviation would let it dominate the items' positions).
     feature_weight : float, default=0.0
         Weight of the feature loss of Hsieh et al. (with ``item_features`` only;
         no effect without): ``feature_weight * |Q_j - F_j W|^2`` for each item
@@ -126,7 +129,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         rows of items with no training interaction are zero and those items are
         never recommended.
     item_feature_map_ : ndarray of shape (n_features, n_components) or None
-        The learned linear map of the standardised item features.
+        The learned linear map of the centred (and, for columns that are not
+        0/1 indicators, scaled) item features.
     item_popularity_ : ndarray of shape (n_items_,)
         Training interactions of each item.
     n_users_, n_items_ : int
@@ -378,6 +382,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         mean = F.mean(axis=0)
         scale = F.std(axis=0)
         scale[scale == 0] = 1.0
+        # 0/1 indicator columns (genres, one-hot categories) are only centred.
+        scale[np.all((F == 0) | (F == 1), axis=0)] = 1.0
         self._feature_mean, self._feature_scale = mean, scale
         return np.ascontiguousarray((F - mean) / scale)
 
