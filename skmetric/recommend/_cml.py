@@ -82,9 +82,9 @@ class CollaborativeMetricLearning(BaseEstimator):
         no effect without): ``feature_weight * |Q_j - F_j W|^2`` for each item
         of a batch that has training interactions, pulling its position toward
         the one its features give, so that the feature map must explain the
-        positions. Off by default: on MovieLens cold start it did not help
-        reliably, and as the positions are clipped to the unit ball while
-        ``F_j W`` is not, the term can grow during the fit.
+        positions. Off by default: as the positions are clipped to the unit
+        ball while ``F_j W`` is not, the term can grow during the fit, and the
+        stopping rule on the training loss then ends the fit after a few epochs.
     solver : {'adagrad', 'sgd'}, default='adagrad'
         Per-row Adagrad or plain stochastic gradient steps.
     learning_rate : float, default=0.1
