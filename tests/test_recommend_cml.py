@@ -78,6 +78,34 @@ def test_cml_gradient_matches_finite_differences(seed, with_features,
     assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("covariance_weight", [0.0, 3.0])
+def test_cml_feature_loss_gradient_matches_finite_differences(seed,
+                                                              covariance_weight):
+    # The feature loss weight * |Q_j - F_j W|^2 = weight * |V_j|^2 over the
+    # batch's items: checked in P, V and W together with the hinge.
+    params, shapes, data = _objective_problem(seed, True)
+
+    def f(x, weight=2.5):
+        return solver.objective(x, shapes, *data, 1.0, 15, covariance_weight,
+                                weight)
+
+    loss, grad = f(params)
+    loss_0, grad_0 = f(params, 0.0)
+    assert loss > loss_0
+    n_pv = shapes[0][0] * shapes[0][1] + shapes[1][0] * shapes[1][1]
+    # The term moves the free vectors (and not the users nor the map).
+    assert np.any(grad[:n_pv] != grad_0[:n_pv])
+    assert_array_equal(grad[n_pv:], grad_0[n_pv:])
+    eps = 1e-6
+    numeric = np.empty_like(params)
+    for t in range(params.size):
+        step = np.zeros_like(params)
+        step[t] = eps
+        numeric[t] = (f(params + step)[0] - f(params - step)[0]) / (2 * eps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
 def test_objective_has_no_side_effects():
     params, shapes, data = _objective_problem(0, True)
     copies = [params.copy()] + [None if a is None else a.copy() for a in data]
@@ -344,7 +372,22 @@ def test_cml_verbose_output_and_silence(capsys):
 # ---- item features and cold start -----------------------------------------------------
 
 
-def test_item_features_place_cold_items_by_their_features():
+def test_item_features_indicators_centred_other_columns_standardised():
+    # A rare 0/1 category keeps its scale (divided by its small standard deviation
+    # it would dominate F W); a continuous column gets unit variance.
+    rare = np.zeros(100)
+    rare[:2] = 1.0
+    year = np.linspace(1950, 2000, 100)
+    features = np.column_stack([rare, year, np.full(100, 3.0)])
+    F = CollaborativeMetricLearning(item_features=features)._check_item_features()
+    assert_allclose(F[:, 0], rare - 0.02)
+    assert_allclose(F[:, 1], (year - year.mean()) / year.std())
+    assert_allclose(F[:, 2], 0.0)
+    assert_array_equal(features[:, 0], rare)  # the user's array is untouched
+
+
+@pytest.mark.parametrize("feature_weight", [0.0, 1.0])
+def test_item_features_place_cold_items_by_their_features(feature_weight):
     # Two communities; the item's side is its feature. Items 10..14 and 25..29 have
     # no interaction at all: only their feature can place them.
     X = two_communities(n_users=60, per_user=5)
@@ -352,7 +395,8 @@ def test_item_features_place_cold_items_by_their_features():
     side = (np.arange(30) >= 15).astype(float)
     features = np.column_stack([side, 1 - side])
     model = fit_quiet(CollaborativeMetricLearning(
-        8, max_iter=40, item_features=features, random_state=0), X)
+        8, max_iter=40, item_features=features, feature_weight=feature_weight,
+        random_state=0), X)
     cold = np.r_[10:15, 25:30]
     assert model.item_feature_map_.shape == (2, 8)
     Q = model.item_embeddings_

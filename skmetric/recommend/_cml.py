@@ -73,7 +73,18 @@ class CollaborativeMetricLearning(BaseEstimator):
         Weight of the covariance regulariser (0 turns it off).
     item_features : array-like of shape (n_items, n_features), default=None
         Features of every item of the catalogue (genres, year, ...); item ids must
-        then be below ``n_items``. Columns are standardised inside the fit.
+        then be below ``n_items``. Columns are centred inside the fit, and
+        those that are not 0/1 indicators are also scaled to unit variance
+        (indicators keep their scale: dividing a rare category's column by its
+        small standard deviation would let it dominate the items' positions).
+    feature_weight : float, default=0.0
+        Weight of the feature loss of Hsieh et al. (with ``item_features`` only;
+        no effect without): ``feature_weight * |Q_j - F_j W|^2`` for each item
+        of a batch that has training interactions, pulling its position toward
+        the one its features give, so that the feature map must explain the
+        positions. Off by default: as the positions are clipped to the unit
+        ball while ``F_j W`` is not, the term can grow during the fit, and the
+        stopping rule on the training loss then ends the fit after a few epochs.
     solver : {'adagrad', 'sgd'}, default='adagrad'
         Per-row Adagrad or plain stochastic gradient steps.
     learning_rate : float, default=0.1
@@ -118,7 +129,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         rows of items with no training interaction are zero and those items are
         never recommended.
     item_feature_map_ : ndarray of shape (n_features, n_components) or None
-        The learned linear map of the standardised item features.
+        The learned linear map of the centred (and, for columns that are not
+        0/1 indicators, scaled) item features.
     item_popularity_ : ndarray of shape (n_items_,)
         Training interactions of each item.
     n_users_, n_items_ : int
@@ -197,6 +209,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         "n_negatives": [Interval(Integral, 1, None, closed="left")],
         "covariance_weight": [Interval(Real, 0, None, closed="left")],
         "item_features": ["array-like", None],
+        "feature_weight": [Interval(Real, 0, None, closed="left")],
         "solver": [StrOptions({"adagrad", "sgd"})],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -211,7 +224,8 @@ class CollaborativeMetricLearning(BaseEstimator):
     }
 
     def __init__(self, n_components=64, *, margin=1.0, n_negatives=20,
-                 covariance_weight=1.0, item_features=None, solver="adagrad",
+                 covariance_weight=1.0, item_features=None, feature_weight=0.0,
+                 solver="adagrad",
                  learning_rate=0.1, batch_size=1024, max_iter=50, tol=1e-2,
                  n_iter_no_change=3, early_stopping=False, validation_fraction=0.1,
                  random_state=None, verbose=0, n_jobs=None):
@@ -220,6 +234,7 @@ class CollaborativeMetricLearning(BaseEstimator):
         self.n_negatives = n_negatives
         self.covariance_weight = covariance_weight
         self.item_features = item_features
+        self.feature_weight = feature_weight
         self.solver = solver
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -367,6 +382,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         mean = F.mean(axis=0)
         scale = F.std(axis=0)
         scale[scale == 0] = 1.0
+        # 0/1 indicator columns (genres, one-hot categories) are only centred.
+        scale[np.all((F == 0) | (F == 1), axis=0)] = 1.0
         self._feature_mean, self._feature_scale = mean, scale
         return np.ascontiguousarray((F - mean) / scale)
 
@@ -446,6 +463,7 @@ class CollaborativeMetricLearning(BaseEstimator):
             n_negatives=self.n_negatives, margin=float(self.margin),
             covariance_weight=float(self.covariance_weight), solver=self.solver,
             learning_rate=float(self.learning_rate),
+            feature_weight=float(self.feature_weight),
         )
 
     def _run_epochs(self, train, validation, max_iter, rng, printer):

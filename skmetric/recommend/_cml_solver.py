@@ -13,12 +13,16 @@ One step takes a batch of interactions, draws ``n_negatives`` items for each
 gradient of
 
     L = sum_b s_b w_b [margin + |P_u - Q_i|^2 - |P_u - Q_j|^2]_+
-        + covariance_weight * (1/2) sum_{a != c} C_ac^2,
+        + covariance_weight * (1/2) sum_{a != c} C_ac^2
+        + feature_weight * sum_j |Q_j - F_j W|^2,
 
 with ``s_b`` the interaction's weight, ``w_b`` the WARP rank weight and ``j`` the
 hardest sampled negative (``skmetric._kernels.cml_hinge_terms``), and C the
 covariance matrix of the batch's distinct user and item vectors (the rows the
-step moves). Updates are Adagrad (or plain SGD) on the rows the batch touches,
+step moves). The last term (with item features only) is the feature loss of
+Hsieh et al.: it pulls each of the batch's items with training interactions
+toward the position its features give, ``F_j W``; as ``Q_j - F_j W = V_j``, it
+penalises the free vectors, so that the map W must explain the positions. Updates are Adagrad (or plain SGD) on the rows the batch touches,
 then every moved vector is clipped to the unit ball.
 
 Every step is deterministic for a given random generator, and the parallel
@@ -55,6 +59,8 @@ class CMLState:
         self.acc_W = None if W is None else np.zeros_like(W)
         self.grad_P = np.zeros_like(P)
         self.grad_Q = np.zeros_like(V)
+        # Gradient of the feature loss in V (W does not enter it).
+        self.grad_V = None if W is None else np.zeros_like(V)
         self.Q = self.positions()
 
     def positions(self):
@@ -82,6 +88,7 @@ class CMLState:
             self.V = np.vstack([self.V, extra])
             self.acc_V = np.vstack([self.acc_V, np.zeros_like(extra)])
             self.grad_Q = np.zeros_like(self.V)
+            self.grad_V = None if self.W is None else np.zeros_like(self.V)
             self.free_items = np.concatenate(
                 [self.free_items, np.ones(extra.shape[0], dtype=bool)])
         self.Q = self.positions()
@@ -110,8 +117,9 @@ def covariance_loss_grad(X, weight):
 
 
 def batch_loss_grad(state, users, positives, negatives, weights, indptr, indices,
-                    margin, n_items, covariance_weight):
-    """Loss of one batch; its gradient added into ``state.grad_P`` / ``grad_Q``.
+                    margin, n_items, covariance_weight, feature_weight=0.0):
+    """Loss of one batch; its gradient added into ``state.grad_P`` / ``grad_Q``
+    (and the feature loss's into ``state.grad_V``).
 
     Returns
     -------
@@ -138,7 +146,18 @@ def batch_loss_grad(state, users, positives, negatives, weights, indptr, indices
         loss += cov_loss
         state.grad_P[user_rows] += cov_grad[: user_rows.shape[0]]
         state.grad_Q[item_rows] += cov_grad[user_rows.shape[0]:]
+    if feature_weight > 0 and state.W is not None:
+        loss += feature_loss_grad(state, item_rows, feature_weight)
     return loss, user_rows, item_rows, int(np.count_nonzero(coef))
+
+
+def feature_loss_grad(state, item_rows, weight):
+    """``weight * sum_j |V_j|^2`` over the rows with a free vector; its gradient
+    ``2 weight V_j`` added into ``state.grad_V``. Returns the loss."""
+    rows = item_rows[state.free_items[item_rows]]
+    V = state.V[rows]
+    state.grad_V[rows] += (2.0 * weight) * V
+    return weight * float((V * V).sum())
 
 
 def feature_map_grad(state, item_rows):
@@ -148,7 +167,12 @@ def feature_map_grad(state, item_rows):
 
 def apply_step(state, user_rows, item_rows, solver, learning_rate):
     """Move the batch's rows along the gradient, clip them, clear the buffers."""
-    grad_W = None if state.W is None else feature_map_grad(state, item_rows)
+    grad_W = None
+    if state.W is not None:
+        grad_W = feature_map_grad(state, item_rows)
+        # The feature loss moves the free vectors only.
+        state.grad_Q[item_rows] += state.grad_V[item_rows]
+        state.grad_V[item_rows] = 0.0
     frozen = item_rows[~state.free_items[item_rows]]
     if frozen.size:
         state.grad_Q[frozen] = 0.0
@@ -203,7 +227,7 @@ def _project_fixed(Q, free_items):
 
 def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
               batch_size, n_negatives, margin, covariance_weight, solver,
-              learning_rate):
+              learning_rate, feature_weight=0.0):
     """One pass over the interactions in a random order.
 
     Negatives are drawn uniformly from ``candidates`` (the items with training
@@ -221,6 +245,7 @@ def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
         loss, user_rows, item_rows, active = batch_loss_grad(
             state, users[batch], items[batch], negatives, weights[batch], indptr,
             indices, margin, candidates.shape[0], covariance_weight,
+            feature_weight,
         )
         apply_step(state, user_rows, item_rows, solver, learning_rate)
         total += loss
@@ -229,7 +254,7 @@ def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
 
 
 def objective(params, shapes, F, users, positives, negatives, weights, indptr,
-              indices, margin, n_items, covariance_weight):
+              indices, margin, n_items, covariance_weight, feature_weight=0.0):
     """The loss of one batch and its gradient, for flat parameters ``(P, V[, W])``.
 
     Side-effect free: the same code the solver runs on a step (tests compare it
@@ -245,9 +270,9 @@ def objective(params, shapes, F, users, positives, negatives, weights, indptr,
     state = CMLState(arrays[0], arrays[1], W, F)
     loss, _, item_rows, _ = batch_loss_grad(
         state, users, positives, negatives, weights, indptr, indices, margin,
-        n_items, covariance_weight,
+        n_items, covariance_weight, feature_weight,
     )
     grads = [state.grad_P, state.grad_Q]
     if W is not None:
-        grads.append(state.F.T @ state.grad_Q)
+        grads = [state.grad_P, state.grad_Q + state.grad_V, state.F.T @ state.grad_Q]
     return loss, np.concatenate([g.ravel() for g in grads])
