@@ -276,7 +276,11 @@ def discriminant_directions(between, within, total):
     ridged = bool(w_values[0] <= span.shape[1] * np.finfo(np.float64).eps
                   * max(w_values[-1], 0.0) * 1e3)
     if ridged:
-        scale = max(np.trace(within_span) / span.shape[1], np.finfo(np.float64).tiny)
+        # Without any within-group spread, the ridge takes the total scatter's
+        # scale (the identity in these coordinates) instead of a vanishing one.
+        scale = np.trace(within_span) / span.shape[1]
+        if not scale > span.shape[1] * np.finfo(np.float64).eps:
+            scale = 1.0
         within_span = within_span + RIDGE * scale * np.eye(span.shape[1])
     g_values, g_vectors = scipy.linalg.eigh(between_span, within_span)
     order = np.argsort(g_values)[::-1]

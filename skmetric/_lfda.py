@@ -178,6 +178,9 @@ def local_scatters(X, y, n_neighbors):
     """
     n_samples, n_features = X.shape
     centred = X - X.mean(axis=0)
+    # A constant feature's mean may round away from its value: its centred
+    # column is exactly zero, so that rounding noise cannot pass for spread.
+    centred[:, np.ptp(X, axis=0) == 0] = 0.0
     total = centred.T @ centred
     local_within = np.zeros((n_features, n_features))
     affinity_terms = np.zeros((n_features, n_features))

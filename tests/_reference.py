@@ -139,7 +139,7 @@ def mined_triplet_loss_weights(D2, labels, margin, squared, miner):
     return loss, n_active, len(anchors), W
 
 
-
+def contrastive_pairs(labels, negative_scores):
     left, right, similar = [], [], []
     b = labels.shape[0]
     for i in range(b):

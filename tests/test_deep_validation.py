@@ -333,12 +333,16 @@ def _wine_tuples():
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_deep_tuple_learner_defaults_converge_on_wine(seed):
+def test_deep_tuple_learners_stopping_on_held_out_constraints_converge_on_wine(seed):
+    # early_stopping='auto' (not the default: on the README's temporal loop it
+    # stops before the order is learned) stops on held-out constraints.
     pairs, similar, triplets = _wine_tuples()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        pair_model = DeepSiamesePairs(random_state=seed).fit(pairs, similar)
-        triplet_model = DeepTripletTriplets(random_state=seed).fit(triplets)
+        pair_model = DeepSiamesePairs(early_stopping="auto",
+                                      random_state=seed).fit(pairs, similar)
+        triplet_model = DeepTripletTriplets(early_stopping="auto",
+                                            random_state=seed).fit(triplets)
     for model in (pair_model, triplet_model):
         assert model.n_iter_ < model.max_iter
         assert len(model.validation_scores_) == model.n_iter_ + 1

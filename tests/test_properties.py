@@ -65,7 +65,9 @@ DOCUMENTED_ERRORS = [
     "pair joins two identical rows",
     # Duplicated rows in two classes: a triplet built from the labels may have
     # the same point as anchor and negative, which can never hold.
-    "has the same anchor and negative (identical points)",
+    # (the message names the roles: "has the same anchor and negative
+    # (identical points)")
+    "(identical points)",
     "all points of the pairs are identical",  # ITML
     "all points are identical",  # SDML, SCML
 ]

@@ -518,10 +518,9 @@ def test_verbose_lines_name_the_tuple_learner(capsys):
     X, _, triplets, _ = _problem("triplets")
     DeepTripletTriplets(**DEEP_FAST, preprocessor=X, verbose=1).fit(triplets)
     first = capsys.readouterr().out.splitlines()[0]
-    # early_stopping='auto' (the default) holds out 10% of the triplets
     assert first.startswith("[DeepTripletTriplets] Training a 4-8-3 relu network on "
                             f"150 triplets over {np.unique(triplets).shape[0]} "
-                            "samples, 15 held out.")
+                            "samples.")
 
 
 def test_grid_search_in_worker_processes_matches_sequential():

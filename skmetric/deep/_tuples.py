@@ -35,7 +35,7 @@ def _tuple_training_docs(kind):
         f"        Maximum number of epochs (passes over the training {kind})."
     )
     blocks["early_stopping"] = (
-        "    early_stopping : 'auto' or bool, default='auto'\n"
+        "    early_stopping : 'auto' or bool, default=False\n"
         f"        Hold out ``validation_fraction`` of the {kind}, score them before\n"
         "        training and after every epoch, stop when the score no longer\n"
         "        improves and keep the best network (see Notes). 'auto' does so\n"
@@ -179,7 +179,7 @@ default=None
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
         validation_fraction=0.1,
         skip="pca",
         warm_start=False,
@@ -345,7 +345,7 @@ default=None
         max_iter=100,
         tol=1e-4,
         n_iter_no_change=10,
-        early_stopping="auto",
+        early_stopping=False,
         validation_fraction=0.1,
         skip="pca",
         warm_start=False,
