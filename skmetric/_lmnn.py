@@ -75,9 +75,11 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
     init_scale : float or None, default=1.0
         Rescale the starting L (from a string ``init``) so that the root mean
         squared distance from a sample to its target neighbours is
-        ``init_scale``. The unit margin is then measured against the size of
-        the neighbourhoods, and the fit does not depend on the scale of X.
-        None starts from L as computed.
+        ``init_scale``, leaving out the distances more than 10 times their
+        median (a sample far from the rest of its class does not shrink the
+        map of all the others). The unit margin is then measured against the
+        size of the neighbourhoods, and the fit does not depend on the scale of
+        X. None starts from L as computed.
     callback : callable, default=None
         Called after every iteration as ``callback(components, n_iter)`` with
         the current flattened L (for X as given) and the iteration count.
@@ -326,9 +328,10 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         components = initial_components(init, X_work, y, n_components, rng)
         if self.init_scale is not None:
             embedded = X_work @ components.T
-            rms = np.sqrt(np.mean(pair_sq_dists(embedded, targets[0], targets[1])))
-            if rms > 0.0:
-                components *= self.init_scale / rms
+            typical = _typical_distance(
+                pair_sq_dists(embedded, targets[0], targets[1]))
+            if typical > 0.0:
+                components *= self.init_scale / typical
         return np.ascontiguousarray(components)
 
 
@@ -337,6 +340,27 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
 _THREADED_FROM = 2_048
 
 LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC)
+
+
+# Target-neighbour distances above this multiple of their median are left out of
+# the typical distance that sets the starting scale.
+_OUTLYING_DISTANCE = 10.0
+
+
+def _typical_distance(sq_dists):
+    """Root mean square of the target distances but the outlying ones.
+
+    The distances more than ``_OUTLYING_DISTANCE`` times their median (taken
+    over the non-zero ones) are left out, so that one sample far from its class
+    (a row at 1e6 among values of a few units) does not shrink the starting map
+    for every other sample. On neighbourhoods without such outliers this is the
+    root mean square of all the distances.
+    """
+    positive = sq_dists[sq_dists > 0.0]
+    if positive.size == 0:
+        return 0.0
+    bound = _OUTLYING_DISTANCE**2 * np.median(positive)
+    return float(np.sqrt(np.mean(sq_dists[sq_dists <= bound])))
 
 
 def _check_class_sizes(y, classes, n_neighbors):

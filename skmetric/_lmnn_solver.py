@@ -130,6 +130,64 @@ def _loss_grad_embedded(problem, components, embedded, target_dists, impostor_an
     return loss, grad.ravel(), n_active
 
 
+def best_scale_on_ray(problem, target_dists, impostor_anchor, impostor_dists,
+                      sample_fraction=1.0):
+    """Minimum of the objective at ``sqrt(s) L`` over s >= 1, from the distances at L.
+
+    With P the pull sum, and ``delta = d_ij - d_il`` for the triplets of positive
+    margin at L (the others stay inactive for s >= 1), the objective is
+    ``phi(s) = ((1 - mu) s P + mu / f sum h(1 + s delta)) / n``: convex in s.
+
+    Returns
+    -------
+    best : float
+        The minimising s (1.0 when the derivative at 1 is not negative).
+    loss, best_loss : float
+        ``phi(1)`` and ``phi(best)``.
+    """
+    ptr = problem.target_ptr
+    counts = ptr[impostor_anchor + 1] - ptr[impostor_anchor]
+    pair = np.repeat(np.arange(impostor_anchor.shape[0]), counts)
+    first = np.repeat(ptr[impostor_anchor] - np.cumsum(counts) + counts, counts)
+    delta = target_dists[first + np.arange(pair.shape[0])] - impostor_dists[pair]
+    delta = delta[delta > -1.0]
+    mu = problem.push_weight
+    pull = (1.0 - mu) * target_dists.sum()
+    push_weight = mu / sample_fraction
+    n_samples = problem.X.shape[0]
+
+    def phi(s):
+        margin = np.maximum(1.0 + s * delta, 0.0)
+        push = (margin * margin).sum() if problem.squared else margin.sum()
+        return (s * pull + push_weight * push) / n_samples
+
+    def slope(s):
+        margin = 1.0 + s * delta
+        active = margin > 0.0
+        if problem.squared:
+            push = 2.0 * (margin[active] * delta[active]).sum()
+        else:
+            push = delta[active].sum()
+        return pull + push_weight * push
+
+    loss = phi(1.0)
+    if slope(1.0) >= 0.0:
+        return 1.0, loss, loss
+    low, high = 1.0, 2.0
+    while slope(high) < 0.0 and high < 2.0**200:
+        low, high = high, 2.0 * high
+    for _ in range(100):
+        if high - low <= 1e-9 * high:
+            break
+        middle = 0.5 * (low + high)
+        if slope(middle) < 0.0:
+            low = middle
+        else:
+            high = middle
+    best = high
+    return best, loss, phi(best)
+
+
 class _ThreadPool(ThreadPoolExecutor):
     """A thread pool that knows its size; its threads run numba on one thread."""
 
@@ -329,7 +387,11 @@ class _ActiveSetSolver:
                 # run L-BFGS again from here, on the one function of the set.
                 continue
             if self._check_keeps_objective(x):
-                return x.reshape(components.shape), True
+                scaled = self._better_scale(x)
+                if scaled is None:
+                    return x.reshape(components.shape), True
+                x = scaled
+                continue
             x = self._lower_of(x_start, x)
 
     def _lower_of(self, x_start, x):
@@ -345,6 +407,33 @@ class _ActiveSetSolver:
         loss_end, _ = self._evaluation_at(x)
         loss_start, _ = self._evaluation_at(x_start)
         return x_start if loss_start < loss_end else x
+
+    def _better_scale(self, x):
+        """``sqrt(s) x`` at the best scale s >= 1 of x, or None when s = 1 is best.
+
+        The stopping tests of L-BFGS are local: near L = 0 (a stationary point
+        of every LMNN objective, each term being quadratic in L) the gradient and
+        the decrease per iteration are both tiny, though the objective is far
+        from its minimum. Along the ray ``s -> sqrt(s) L`` every squared distance
+        is multiplied by s, so the objective is a convex function of s (the pull
+        term is linear in it, each hinge convex of an affine function), and the
+        set, complete at x, stays complete for every s >= 1 (a pair left out has
+        margins <= 0 there, which scaling up only lowers). Its minimum on
+        ``s >= 1`` is found by bisection on the derivative; a gain of more than
+        ``tol`` relative to the objective means x is not a minimum, and the fit
+        goes on from there.
+        """
+        problem, active = self.problem, self.active
+        components = x.reshape(-1, problem.X.shape[1])
+        embedded = _rows_matmul(problem.X, components.T, self._pool)
+        target_dists = pair_sq_dists(embedded, problem.target_anchor,
+                                     problem.target_index)
+        impostor_dists = pair_sq_dists(embedded, active.anchor, active.index)
+        best, loss, best_loss = best_scale_on_ray(
+            problem, target_dists, active.anchor, impostor_dists, active.fraction)
+        if not loss - best_loss > self.params.tol * abs(loss):
+            return None
+        return np.sqrt(best) * x
 
     def _loss_grad(self, x):
         active = self.active
