@@ -29,6 +29,9 @@ _SAMPLED_SLACK = 0.2
 _SAMPLED_ABOVE = 20_000
 _REFRESH_GROWTH = 1.5
 _REFRESH_MAX = 50
+# With sampled impostor pairs, a fit ends unconverged once a new sample of pairs
+# has shown _MAX_RESAMPLES + 1 times that the fit over-fits its sample.
+_MAX_RESAMPLES = 3
 # Products over all samples go in chunks fixed by the number of rows only (so that
 # the sums do not depend on the number of threads): _CHUNKS_PER_BLOCK chunks per
 # _BLOCK_ROWS rows begun, of at least _MIN_CHUNK_ROWS rows.
@@ -130,6 +133,15 @@ def _loss_grad_embedded(problem, components, embedded, target_dists, impostor_an
     return loss, grad.ravel(), n_active
 
 
+def _triplet_deltas(target_ptr, impostor_anchor, target_dists, impostor_dists):
+    """``(pair, d_ij - d_il)`` for every triplet of the pairs: pair p, target j of i."""
+    counts = target_ptr[impostor_anchor + 1] - target_ptr[impostor_anchor]
+    pair = np.repeat(np.arange(impostor_anchor.shape[0]), counts)
+    first = np.repeat(target_ptr[impostor_anchor] - np.cumsum(counts) + counts, counts)
+    delta = target_dists[first + np.arange(pair.shape[0])] - impostor_dists[pair]
+    return pair, delta
+
+
 def best_scale_on_ray(problem, target_dists, impostor_anchor, impostor_dists,
                       sample_fraction=1.0):
     """Minimum of the objective at ``sqrt(s) L`` over s >= 1, from the distances at L.
@@ -145,11 +157,8 @@ def best_scale_on_ray(problem, target_dists, impostor_anchor, impostor_dists,
     loss, best_loss : float
         ``phi(1)`` and ``phi(best)``.
     """
-    ptr = problem.target_ptr
-    counts = ptr[impostor_anchor + 1] - ptr[impostor_anchor]
-    pair = np.repeat(np.arange(impostor_anchor.shape[0]), counts)
-    first = np.repeat(ptr[impostor_anchor] - np.cumsum(counts) + counts, counts)
-    delta = target_dists[first + np.arange(pair.shape[0])] - impostor_dists[pair]
+    _, delta = _triplet_deltas(problem.target_ptr, impostor_anchor, target_dists,
+                               impostor_dists)
     delta = delta[delta > -1.0]
     mu = problem.push_weight
     pull = (1.0 - mu) * target_dists.sum()
@@ -337,6 +346,10 @@ class _ActiveSetSolver:
         self.n_threads = n_threads
         self.n_iter = 0
         self.n_searches = 0
+        self.n_resamples = 0
+        # Relative excess of a new sample's estimate over the fitted one, when the
+        # last such check failed (else None).
+        self.sample_gap = None
         self.loss = np.inf
         self.active = None
         self._pool = None
@@ -345,6 +358,8 @@ class _ActiveSetSolver:
         self._refresh_every = float(_REFRESH_EVERY)
         self._restart = False
         self._changed = False  # the set changed during the current L-BFGS run
+        # (estimate, x) of iterates evaluated on a sample they were not fitted to
+        self._held_out = []
 
     def run(self, components):
         """Minimise from ``components``; return the final R and whether it converged."""
@@ -360,6 +375,8 @@ class _ActiveSetSolver:
     def _run(self, components):
         x = np.ascontiguousarray(components, dtype=np.float64).ravel()
         self._search(x)
+        if self.active.fraction < 1.0:  # not yet fitted to it: a fair estimate
+            self._held_out.append((self._estimate_at(x)[0], x))
         stalled_at = None
         while True:
             x_start = x
@@ -372,14 +389,14 @@ class _ActiveSetSolver:
             x = result.x
             self.loss = float(result.fun)
             if self.n_iter >= self.params.max_iter:
-                return x.reshape(components.shape), False
+                return self._best_held_out(x).reshape(components.shape), False
             if self._restart:
                 continue
             if not result.success:
                 # The line search failed (the set changed under it, or rounding):
                 # restart L-BFGS once from here; twice at one iterate is a stall.
                 if stalled_at == self.n_iter:
-                    return x.reshape(components.shape), False
+                    return self._best_held_out(x).reshape(components.shape), False
                 stalled_at = self.n_iter
                 continue
             if self._changed:
@@ -388,10 +405,16 @@ class _ActiveSetSolver:
                 continue
             if self._check_keeps_objective(x):
                 scaled = self._better_scale(x)
-                if scaled is None:
-                    return x.reshape(components.shape), True
-                x = scaled
-                continue
+                if scaled is not None:
+                    x = scaled
+                    continue
+                if self.active.fraction < 1.0 and not self._holds_on_new_sample(x):
+                    if self.n_resamples > _MAX_RESAMPLES:
+                        # Every sample is over-fitted in turn: the cap is too
+                        # small for the objective; stop, and warn.
+                        return self._best_held_out(x).reshape(components.shape), False
+                    continue  # go on with the new sample
+                return x.reshape(components.shape), True
             x = self._lower_of(x_start, x)
 
     def _lower_of(self, x_start, x):
@@ -434,6 +457,72 @@ class _ActiveSetSolver:
         if not loss - best_loss > self.params.tol * abs(loss):
             return None
         return np.sqrt(best) * x
+
+    def _holds_on_new_sample(self, x):
+        """Whether x fits an independent sample of the pairs as well as its own.
+
+        With sampled pairs (``max_impostors``) L-BFGS minimises an estimate of
+        the objective over one fixed sample, which a small sample lets it
+        over-fit: the estimate at x is then far below the objective. A new sample
+        (another seed of the pair hash) gives an independent, unbiased estimate
+        at x. When it exceeds the fitted one by more than ``tol`` relative plus
+        three standard errors of their difference, x does not minimise the
+        objective: the new sample becomes the set and the fit goes on (the
+        estimate of the sample then fitted is checked the same way).
+        """
+        fitted, fitted_error = self._estimate_at(x)
+        self.seed = (self.seed + 1) % np.iinfo(np.int32).max
+        self.n_resamples += 1
+        self._search(x)
+        fresh, fresh_error = self._estimate_at(x)
+        self._held_out.append((fresh, x))
+        allowed = self.params.tol * abs(fresh) + 3.0 * np.hypot(fitted_error,
+                                                                fresh_error)
+        holds = fresh - fitted <= allowed
+        self.sample_gap = None if holds else (fresh - fitted) / fresh
+        return holds
+
+    def _best_held_out(self, x):
+        """Where a fit that stops unconverged ends: x, or a better earlier iterate.
+
+        After the pairs were resampled, the iterates estimated on a sample they
+        were not fitted to are compared with x estimated on a new sample, and
+        the lowest is returned: a fit that over-fits its samples returns no worse
+        than where it started (as far as independent estimates tell).
+        """
+        if self.n_resamples == 0:
+            return x
+        self.seed = (self.seed + 1) % np.iinfo(np.int32).max
+        self._search(x)
+        self._held_out.append((self._estimate_at(x)[0], x))
+        loss, best = min(self._held_out, key=lambda item: item[0])
+        self.loss = loss
+        return best
+
+    def _estimate_at(self, x):
+        """Objective over the sampled set at x, and the standard error of its push.
+
+        The error treats the sampled pairs as drawn independently, each with
+        probability f: ``Var = (1 - f) / f^2 sum_p c_p^2`` over the pairs held,
+        ``c_p`` the hinge terms of pair p.
+        """
+        problem, active = self.problem, self.active
+        components = x.reshape(-1, problem.X.shape[1])
+        embedded = _rows_matmul(problem.X, components.T, self._pool)
+        target_dists = pair_sq_dists(embedded, problem.target_anchor,
+                                     problem.target_index)
+        impostor_dists = pair_sq_dists(embedded, active.anchor, active.index)
+        pair, delta = _triplet_deltas(problem.target_ptr, active.anchor,
+                                      target_dists, impostor_dists)
+        margin = np.maximum(1.0 + delta, 0.0)
+        terms = margin * margin if problem.squared else margin
+        per_pair = np.bincount(pair, terms, minlength=active.anchor.shape[0])
+        f = active.fraction
+        n_samples = problem.X.shape[0]
+        mu = problem.push_weight
+        loss = ((1.0 - mu) * target_dists.sum() + mu / f * per_pair.sum()) / n_samples
+        error = mu / n_samples * np.sqrt((1.0 - f) / f**2 * np.sum(per_pair**2))
+        return loss, error
 
     def _loss_grad(self, x):
         active = self.active
