@@ -282,8 +282,8 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X_work, scale = _centred(X, rescale=self.init_scale is not None)
         # BLAS on one thread: the fit shares its work out itself, in pieces fixed
         # by the data alone, so that the model does not depend on n_jobs.
-        # Below _THREADED_FROM samples, threads cost more than they give.
-        n_jobs = self.n_jobs if n_samples >= _THREADED_FROM else 1
+        # On small data, threads cost more than they give (see _threaded).
+        n_jobs = self.n_jobs if _threaded(n_samples, n_features) else 1
         with thread_limits(n_jobs, blas_threads=1) as n_threads:
             basis = _span_basis(X_work)
             X_span = X_work if basis is None else np.ascontiguousarray(X_work @ basis)
@@ -363,11 +363,23 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         return np.ascontiguousarray(components)
 
 
-# Fewer samples than this fit on one thread whatever n_jobs says (the model is the
+# Data with fewer rows than _THREADED_FROM and fewer values than
+# _THREADED_FROM_VALUES fit on one thread whatever n_jobs says (the model is the
 # same): starting threads for pieces of work this small costs more than it saves.
+# Wide data (many values per row) gets threads from fewer rows.
 _THREADED_FROM = 2_048
+_THREADED_FROM_VALUES = 2**20
 
-LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC)
+
+def _threaded(n_samples, n_features):
+    """Whether a fit on this many rows and features uses the threads of n_jobs."""
+    return n_samples >= _THREADED_FROM or n_samples * n_features >= _THREADED_FROM_VALUES
+
+
+LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC + """
+        LMNN fits on one thread, whatever ``n_jobs`` says, when X has fewer
+        than 2048 rows and fewer than 2**20 values (rows times features): on
+        data that small, threads cost more than they save.""")
 
 
 # Target-neighbour distances above this multiple of their median are left out of

@@ -127,7 +127,7 @@ def _loss_grad_embedded(problem, components, embedded, target_dists, impostor_an
         np.concatenate((problem.target_index, impostor_index)),
         mu_push * np.concatenate((target_weights, impostor_weights)),
     )
-    grad = (1.0 - mu) * (components @ problem.pull_scatter)
+    grad = (1.0 - mu) * _rows_matmul(components, problem.pull_scatter, pool)
     grad += _inner_matmul(laplacian_embedded, X, pool)
     grad *= 2.0 / n_samples
     return loss, grad.ravel(), n_active
@@ -302,8 +302,9 @@ class _ActiveSet(NamedTuple):
         R0^+|_2`` and ``eta = |R - R0|_F``. When that bound squared is at least
         ``f_i + 1`` (f_i the farthest target neighbour's squared distance at R),
         every triplet of the pair has a margin <= 0: the objective over the set
-        is the exact one. rho is bounded by the Frobenius norm first, computed
-        exactly only when that is not enough.
+        is the exact one. rho is bounded by the Frobenius norm first, then by
+        ``sqrt(|A|_1 |A|_inf)``, and computed exactly only when neither is
+        enough.
         """
         step = components - self.reference
         eta = float(np.linalg.norm(step))
@@ -311,9 +312,14 @@ class _ActiveSet(NamedTuple):
             return True
         need = np.sqrt((farthest + 1.0) / (self.radius * (1.0 - 1e-9)))
         relative = step @ self.pinv
-        for rho in (np.linalg.norm(relative), None):
-            if rho is None:
-                rho = np.linalg.norm(relative, 2)
+        # Upper bounds of the spectral norm, cheapest first, then the norm itself
+        # (an SVD): a bound that certifies spares the rest.
+        bounds = (lambda: np.linalg.norm(relative),
+                  lambda: np.sqrt(np.linalg.norm(relative, 1)
+                                  * np.linalg.norm(relative, np.inf)),
+                  lambda: np.linalg.norm(relative, 2))
+        for bound in bounds:
+            rho = bound()
             if rho >= 1.0:
                 continue
             reach = (1.0 - rho) - eta * (self.null_norms + self.null_max) / np.sqrt(
