@@ -73,18 +73,23 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         Most impostor pairs held in the active set. When more are found, the
         set keeps those of a random fraction ``2**-j`` of all pairs (fixed by
         ``random_state``), j the smallest that fits, and the push term is
-        divided by that fraction; j never decreases during a fit, and only the
-        sampled pairs are searched. None holds all. A sampled fit minimises an
-        estimate of the objective, which a small sample lets it over-fit: before
-        convergence is declared, the objective is estimated at the final L on
-        a new sample of pairs, and when that estimate exceeds the fitted
-        sample's by more than ``tol`` relative plus three standard errors, the
-        fit goes on with the new sample; after 4 such failures it stops with a
-        ``ConvergenceWarning`` and returns the iterate of lowest objective on a
-        sample it was not fitted to. Keep the cap well above the pairs a few
+        divided by that fraction; only the sampled pairs are searched. None
+        holds all. A sampled fit minimises an estimate of the objective, which a
+        small sample lets it over-fit: before convergence is declared, the
+        objective is estimated at the final L on an independent sample of pairs
+        (another seed), and when that estimate exceeds the fitted sample's by
+        more than ``tol`` relative plus three standard errors, the fit goes on
+        with twice the pairs: the sample of fraction ``2**-(j - 1)``, which
+        holds the fitted one, under a cap of twice as many pairs. The set grows
+        so up to 8 times ``max_impostors`` (or until it holds every pair, where
+        the objective is exact); when the check still fails there, the fit
+        stops with a ``ConvergenceWarning`` and returns the iterate of lowest
+        objective on a sample it was not fitted to. Memory and time per
+        iteration grow with the set. Keep the cap well above the pairs a few
         samples per anchor make (a cap near ``n_samples`` is too small: with
-        2000 samples in 20 dimensions, ``max_impostors=2000`` ends about twice
-        as high in the full objective as ``None``).
+        2000 samples in 20 dimensions and about 200,000 pairs within the
+        margins, ``max_impostors=2000`` ends well above ``None`` in the full
+        objective, and warns).
     loss : {'hinge', 'squared_hinge'}, default='squared_hinge'
         Penalty of a margin violation m: ``max(m, 0)`` as in the paper, or
         ``max(m, 0) ** 2``, whose gradient is continuous, which suits L-BFGS.
@@ -323,8 +328,9 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"LMNN did not converge: max_impostors={self.max_impostors} holds "
                 "too few impostor pairs to represent the objective: "
-                f"{solver.n_resamples} new samples of pairs in turn found the fit "
-                "over-fitting the sample it fitted (on the last, the objective was "
+                f"{solver.n_resamples} independent samples of pairs found the fit "
+                "over-fitting its sample, which grew to at most "
+                f"{solver.max_pairs} pairs (on the last check, the objective was "
                 f"{solver.sample_gap:.0%} above the fitted sample's estimate). The "
                 "model is the iterate of lowest objective on a sample it was not "
                 "fitted to. Raise max_impostors (None holds every pair).",

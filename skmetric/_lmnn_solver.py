@@ -29,9 +29,11 @@ _SAMPLED_SLACK = 0.2
 _SAMPLED_ABOVE = 20_000
 _REFRESH_GROWTH = 1.5
 _REFRESH_MAX = 50
-# With sampled impostor pairs, a fit ends unconverged once a new sample of pairs
-# has shown _MAX_RESAMPLES + 1 times that the fit over-fits its sample.
-_MAX_RESAMPLES = 3
+# With sampled impostor pairs, a fit that over-fits its sample (as an independent
+# sample shows) goes on with twice the pairs, a superset of its sample, up to
+# _MAX_GROWTH times max_impostors; it ends unconverged when the check still fails
+# there.
+_MAX_GROWTH = 8
 # Products over all samples go in chunks fixed by the number of rows only (so that
 # the sums do not depend on the number of threads): _CHUNKS_PER_BLOCK chunks per
 # _BLOCK_ROWS rows begun, of at least _MIN_CHUNK_ROWS rows.
@@ -353,6 +355,8 @@ class _ActiveSetSolver:
         self.n_iter = 0
         self.n_searches = 0
         self.n_resamples = 0
+        self.max_pairs = params.max_impostors  # the cap, doubled as the set grows
+        self._check_seed = seed  # seeds of the independent samples: seed + 1, ...
         # Relative excess of a new sample's estimate over the fitted one, when the
         # last such check failed (else None).
         self.sample_gap = None
@@ -415,11 +419,11 @@ class _ActiveSetSolver:
                     x = scaled
                     continue
                 if self.active.fraction < 1.0 and not self._holds_on_new_sample(x):
-                    if self.n_resamples > _MAX_RESAMPLES:
-                        # Every sample is over-fitted in turn: the cap is too
-                        # small for the objective; stop, and warn.
+                    if not self._grow(x):
+                        # Over-fitted even with the largest set allowed: the cap
+                        # is too small for the objective; stop, and warn.
                         return self._best_held_out(x).reshape(components.shape), False
-                    continue  # go on with the new sample
+                    continue  # go on with the larger set
                 return x.reshape(components.shape), True
             x = self._lower_of(x_start, x)
 
@@ -473,20 +477,49 @@ class _ActiveSetSolver:
         (another seed of the pair hash) gives an independent, unbiased estimate
         at x. When it exceeds the fitted one by more than ``tol`` relative plus
         three standard errors of their difference, x does not minimise the
-        objective: the new sample becomes the set and the fit goes on (the
-        estimate of the sample then fitted is checked the same way).
+        objective (:meth:`_grow` then enlarges the set). The new sample is drawn
+        at the level of the fitted one, under the same cap, and is only used for
+        this estimate.
         """
         fitted, fitted_error = self._estimate_at(x)
-        self.seed = (self.seed + 1) % np.iinfo(np.int32).max
         self.n_resamples += 1
-        self._search(x)
-        fresh, fresh_error = self._estimate_at(x)
+        fresh_set = self._independent_sample(x)
+        fresh, fresh_error = self._estimate_at(x, fresh_set)
         self._held_out.append((fresh, x))
         allowed = self.params.tol * abs(fresh) + 3.0 * np.hypot(fitted_error,
                                                                 fresh_error)
         holds = fresh - fitted <= allowed
         self.sample_gap = None if holds else (fresh - fitted) / fresh
         return holds
+
+    def _grow(self, x):
+        """Go on with twice the pairs, a superset of the fitted sample, if allowed.
+
+        The samples are nested: with one seed, the sample of level j - 1 holds
+        that of level j and as many pairs again, none fitted yet. The cap
+        doubles with it, up to ``_MAX_GROWTH`` times ``max_impostors``; at
+        level 0 the set holds every pair within the margins, the objective is
+        exact and needs no further check. Returns False when the cap may not
+        grow any more.
+        """
+        if self.max_pairs * 2 > _MAX_GROWTH * self.params.max_impostors:
+            return False
+        self.max_pairs *= 2
+        self._search(x, halvings=self.active.halvings - 1)
+        return True
+
+    def _independent_sample(self, x):
+        """A sample of pairs at x by a seed never used for fitting."""
+        self._check_seed = (self._check_seed + 1) % np.iinfo(np.int32).max
+        problem = self.problem
+        components = x.reshape(-1, problem.X.shape[1])
+        embedded = _rows_matmul(problem.X, components.T, self._pool)
+        self.n_searches += 1
+        return _ActiveSet.searched(
+            problem, components, embedded, _farthest_targets(problem, embedded),
+            self.max_pairs, self._check_seed, self.active.halvings, self.n_threads,
+            _SAMPLED_SLACK,
+        )
 
     def _best_held_out(self, x):
         """Where a fit that stops unconverged ends: x, or a better earlier iterate.
@@ -498,21 +531,23 @@ class _ActiveSetSolver:
         """
         if self.n_resamples == 0:
             return x
-        self.seed = (self.seed + 1) % np.iinfo(np.int32).max
-        self._search(x)
-        self._held_out.append((self._estimate_at(x)[0], x))
+        if self._held_out[-1][1] is not x:
+            self._held_out.append(
+                (self._estimate_at(x, self._independent_sample(x))[0], x))
         loss, best = min(self._held_out, key=lambda item: item[0])
         self.loss = loss
         return best
 
-    def _estimate_at(self, x):
-        """Objective over the sampled set at x, and the standard error of its push.
+    def _estimate_at(self, x, active=None):
+        """Objective over a sampled set at x, and the standard error of its push.
 
-        The error treats the sampled pairs as drawn independently, each with
-        probability f: ``Var = (1 - f) / f^2 sum_p c_p^2`` over the pairs held,
-        ``c_p`` the hinge terms of pair p.
+        The set is ``active`` if given, else the fitted one. The error treats
+        the sampled pairs as drawn independently, each with probability f:
+        ``Var = (1 - f) / f^2 sum_p c_p^2`` over the pairs held, ``c_p`` the
+        hinge terms of pair p.
         """
-        problem, active = self.problem, self.active
+        problem = self.problem
+        active = self.active if active is None else active
         components = x.reshape(-1, problem.X.shape[1])
         embedded = _rows_matmul(problem.X, components.T, self._pool)
         target_dists = pair_sq_dists(embedded, problem.target_anchor,
@@ -594,18 +629,23 @@ class _ActiveSetSolver:
         _, new_active = self._evaluation_at(x)
         return self.active.halvings == halvings and new_active == old_active
 
-    def _search(self, x, embedded=None, farthest=None):
-        """Exact search of the pairs within the slackened margin radius at x."""
+    def _search(self, x, embedded=None, farthest=None, halvings=None):
+        """Exact search of the pairs within the slackened margin radius at x.
+
+        The sample's level is the current set's (or ``halvings``) unless more
+        than ``max_pairs`` pairs are found there.
+        """
         problem = self.problem
         components = x.reshape(-1, problem.X.shape[1])
         if embedded is None:
             embedded = _rows_matmul(problem.X, components.T, self._pool)
             farthest = _farthest_targets(problem, embedded)
-        halvings = self.active.halvings if self.active is not None else 0
+        if halvings is None:
+            halvings = self.active.halvings if self.active is not None else 0
         sampled = halvings > 0 or problem.X.shape[0] > _SAMPLED_ABOVE
         for slack in (_SAMPLED_SLACK,) if sampled else (_SEARCH_SLACK, _SAMPLED_SLACK):
             self.active = _ActiveSet.searched(
-                problem, components, embedded, farthest, self.params.max_impostors,
+                problem, components, embedded, farthest, self.max_pairs,
                 self.seed, halvings, self.n_threads, slack,
             )
             self.n_searches += 1

@@ -125,6 +125,29 @@ def test_lmnn_wide_data_is_bit_identical_with_one_and_two_threads(
 
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+def test_lmnn_sampled_fit_that_grows_its_set_is_bit_identical_with_threads(
+        lmnn_threads_on_small_data, monkeypatch):
+    # A small cap: the independent samples find the fit over-fitted and the set
+    # grows (to 8 times the cap); the model must not depend on the threads.
+    from skmetric._lmnn_solver import _ActiveSetSolver
+
+    grown = []
+    grow = _ActiveSetSolver._grow
+    monkeypatch.setattr(_ActiveSetSolver, "_grow",
+                        lambda self, x: grown.append(1) or grow(self, x))
+    X, y = _data(600, 10)
+    models = []
+    for n_jobs in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(LMNN(max_impostors=300, random_state=0, max_iter=80,
+                               n_jobs=n_jobs).fit(X, y))
+    assert len(grown) >= 2
+    assert_array_equal(models[0].components_, models[1].components_)
+    assert models[0].n_iter_ == models[1].n_iter_
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
 def test_xing_agrees_with_one_and_two_threads():
     X, y = _data(300, 10)
     models = [MahalanobisXing(random_state=0, n_jobs=n_jobs).fit(X, y)
