@@ -12,7 +12,8 @@ from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import INIT_OPTIONS, initial_components
 from ._kernels import pair_sq_dists, weighted_outer_sum
 from ._lmnn_neighbors import find_target_neighbors
-from ._lmnn_solver import LMNNProblem, _ActiveSetSolver
+from ._lmnn_objective import LMNNProblem
+from ._lmnn_solver import _ActiveSetSolver
 from ._threads import N_JOBS_CONSTRAINT, N_JOBS_DOC, thread_limits
 from ._validation import (
     Interval,

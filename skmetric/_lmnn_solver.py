@@ -1,18 +1,16 @@
-"""LMNN's objective and its solver: L-BFGS over an active set of impostors."""
+"""LMNN's solver: L-BFGS over a certified active set of impostor pairs."""
 
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
-
-import numba
 import numpy as np
 from scipy.optimize import minimize
 
-from ._kernels import (
-    lmnn_push_loss_weights,
-    pair_laplacian_matmul,
-    pair_sq_dists,
+from ._lmnn_active_set import _ActiveSet
+from ._lmnn_checks import better_scale, sample_estimate
+from ._lmnn_objective import (
+    _farthest_targets,
+    _loss_grad_active,
+    _rows_matmul,
+    _ThreadPool,
 )
-from ._lmnn_neighbors import find_impostors
 
 # The active set of impostor pairs holds every pair within (1 + slack) times the
 # anchor's margin radius at the iterate of its search, so that most pairs that
@@ -34,301 +32,6 @@ _REFRESH_MAX = 50
 # _MAX_GROWTH times max_impostors; it ends unconverged when the check still fails
 # there.
 _MAX_GROWTH = 8
-# Products over all samples go in chunks fixed by the number of rows only (so that
-# the sums do not depend on the number of threads): _CHUNKS_PER_BLOCK chunks per
-# _BLOCK_ROWS rows begun, of at least _MIN_CHUNK_ROWS rows.
-_CHUNKS_PER_BLOCK = 8
-_BLOCK_ROWS = 32_768
-_MIN_CHUNK_ROWS = 256
-
-
-# ---------------------------------------------------------------------------------
-# Objective
-# ---------------------------------------------------------------------------------
-
-
-class LMNNProblem(NamedTuple):
-    """What the LMNN objective depends on besides L and the impostor pairs."""
-
-    X: np.ndarray  # (n_samples, n_features) float64 C
-    target_anchor: np.ndarray  # (n_targets,) int64, non-decreasing
-    target_index: np.ndarray  # (n_targets,) int64
-    target_ptr: np.ndarray  # (n_samples + 1,) int64, CSR of the targets by anchor
-    pull_scatter: np.ndarray  # (n_features, n_features), see _pull_scatter
-    push_weight: float  # mu
-    squared: bool  # squared hinge
-    labels: np.ndarray = None  # (n_samples,) int64 class labels, for the searches
-
-
-def lmnn_loss_grad(
-    flat_components, problem, impostor_anchor, impostor_index, sample_fraction=1.0
-):
-    """LMNN objective and its gradient in L, over the given impostor pairs.
-
-    The triplets are ``(i, j, l)`` for every pair ``(i, l)`` of the impostor
-    arrays and every target neighbour j of i; with all pairs of different classes
-    (or all those within the margin radius) this is the full LMNN objective.
-    When the pairs are a random sample of a fraction of them, the push term is
-    divided by that fraction, which makes it an unbiased estimate.
-
-    Parameters
-    ----------
-    flat_components : ndarray of shape (n_components * n_features,)
-        L, flattened row by row.
-    problem : LMNNProblem
-    impostor_anchor, impostor_index : ndarray of shape (m,), int64
-        The pairs (i, l), l of another class than i.
-    sample_fraction : float, default=1.0
-        The fraction of the pairs the arrays were sampled from.
-
-    Returns
-    -------
-    loss : float
-    grad : ndarray of shape (n_components * n_features,)
-    """
-    loss, grad, _ = _loss_grad_active(
-        flat_components, problem, impostor_anchor, impostor_index, sample_fraction
-    )
-    return loss, grad
-
-
-def _loss_grad_active(
-    flat_components, problem, impostor_anchor, impostor_index, sample_fraction=1.0,
-    pool=None,
-):
-    """:func:`lmnn_loss_grad` plus the number of active triplets.
-
-    The two products over all samples go by chunks of rows fixed by the number
-    of samples, shared out to the threads of ``pool`` if given: the result is the
-    same, to the last bit, with any number of threads.
-    """
-    X = problem.X
-    components = flat_components.reshape(-1, X.shape[1])
-    embedded = _rows_matmul(X, components.T, pool)
-    target_dists = pair_sq_dists(embedded, problem.target_anchor, problem.target_index)
-    return _loss_grad_embedded(problem, components, embedded, target_dists,
-                               impostor_anchor, impostor_index, sample_fraction, pool)
-
-
-def _loss_grad_embedded(problem, components, embedded, target_dists, impostor_anchor,
-                        impostor_index, sample_fraction, pool):
-    """:func:`_loss_grad_active` from the embedding and the target distances."""
-    X = problem.X
-    n_samples = X.shape[0]
-    impostor_dists = pair_sq_dists(embedded, impostor_anchor, impostor_index)
-    push, target_weights, impostor_weights, n_active = lmnn_push_loss_weights(
-        target_dists, problem.target_ptr, impostor_anchor, impostor_dists,
-        problem.squared,
-    )
-    mu = problem.push_weight
-    mu_push = mu / sample_fraction
-    loss = ((1.0 - mu) * target_dists.sum() + mu_push * push) / n_samples
-    laplacian_embedded = pair_laplacian_matmul(
-        embedded,
-        np.concatenate((problem.target_anchor, impostor_anchor)),
-        np.concatenate((problem.target_index, impostor_index)),
-        mu_push * np.concatenate((target_weights, impostor_weights)),
-    )
-    grad = (1.0 - mu) * _rows_matmul(components, problem.pull_scatter, pool)
-    grad += _inner_matmul(laplacian_embedded, X, pool)
-    grad *= 2.0 / n_samples
-    return loss, grad.ravel(), n_active
-
-
-def _triplet_deltas(target_ptr, impostor_anchor, target_dists, impostor_dists):
-    """``(pair, d_ij - d_il)`` for every triplet of the pairs: pair p, target j of i."""
-    counts = target_ptr[impostor_anchor + 1] - target_ptr[impostor_anchor]
-    pair = np.repeat(np.arange(impostor_anchor.shape[0]), counts)
-    first = np.repeat(target_ptr[impostor_anchor] - np.cumsum(counts) + counts, counts)
-    delta = target_dists[first + np.arange(pair.shape[0])] - impostor_dists[pair]
-    return pair, delta
-
-
-def best_scale_on_ray(problem, target_dists, impostor_anchor, impostor_dists,
-                      sample_fraction=1.0):
-    """Minimum of the objective at ``sqrt(s) L`` over s >= 1, from the distances at L.
-
-    With P the pull sum, and ``delta = d_ij - d_il`` for the triplets of positive
-    margin at L (the others stay inactive for s >= 1), the objective is
-    ``phi(s) = ((1 - mu) s P + mu / f sum h(1 + s delta)) / n``: convex in s.
-
-    Returns
-    -------
-    best : float
-        The minimising s (1.0 when the derivative at 1 is not negative).
-    loss, best_loss : float
-        ``phi(1)`` and ``phi(best)``.
-    """
-    _, delta = _triplet_deltas(problem.target_ptr, impostor_anchor, target_dists,
-                               impostor_dists)
-    delta = delta[delta > -1.0]
-    mu = problem.push_weight
-    pull = (1.0 - mu) * target_dists.sum()
-    push_weight = mu / sample_fraction
-    n_samples = problem.X.shape[0]
-
-    def phi(s):
-        margin = np.maximum(1.0 + s * delta, 0.0)
-        push = (margin * margin).sum() if problem.squared else margin.sum()
-        return (s * pull + push_weight * push) / n_samples
-
-    def slope(s):
-        margin = 1.0 + s * delta
-        active = margin > 0.0
-        if problem.squared:
-            push = 2.0 * (margin[active] * delta[active]).sum()
-        else:
-            push = delta[active].sum()
-        return pull + push_weight * push
-
-    loss = phi(1.0)
-    if slope(1.0) >= 0.0:
-        return 1.0, loss, loss
-    low, high = 1.0, 2.0
-    while slope(high) < 0.0 and high < 2.0**200:
-        low, high = high, 2.0 * high
-    for _ in range(100):
-        if high - low <= 1e-9 * high:
-            break
-        middle = 0.5 * (low + high)
-        if slope(middle) < 0.0:
-            low = middle
-        else:
-            high = middle
-    best = high
-    return best, loss, phi(best)
-
-
-class _ThreadPool(ThreadPoolExecutor):
-    """A thread pool that knows its size; its threads run numba on one thread."""
-
-    def __init__(self, n_threads):
-        super().__init__(n_threads, initializer=numba.set_num_threads, initargs=(1,))
-        self.n_threads = n_threads
-
-
-def _chunk_bounds(n_rows):
-    """Row ranges of the chunks: fixed by ``n_rows`` alone."""
-    n_blocks = -(-n_rows // _BLOCK_ROWS)
-    n_chunks = max(1, min(_CHUNKS_PER_BLOCK * n_blocks, n_rows // _MIN_CHUNK_ROWS))
-    bounds = np.linspace(0, n_rows, n_chunks + 1).astype(np.int64)
-    return list(zip(bounds[:-1], bounds[1:]))
-
-
-def _rows_matmul(A, B, pool):
-    """``A @ B`` by chunks of rows of A, on the threads of ``pool`` (if any)."""
-    out = np.empty((A.shape[0], B.shape[1]))
-
-    def part(bounds):
-        start, stop = bounds
-        np.matmul(A[start:stop], B, out=out[start:stop])
-
-    list((pool.map if pool is not None else map)(part, _chunk_bounds(A.shape[0])))
-    return out
-
-
-def _inner_matmul(A, B, pool):
-    """``A.T @ B``: products of chunks of rows, summed in chunk order."""
-    def part(bounds):
-        start, stop = bounds
-        return A[start:stop].T @ B[start:stop]
-
-    parts = list((pool.map if pool is not None else map)(
-        part, _chunk_bounds(A.shape[0])))
-    total = parts[0]
-    for other in parts[1:]:
-        total += other
-    return total
-
-
-# ---------------------------------------------------------------------------------
-# Solver: L-BFGS on the exact objective, over certified active sets of impostors
-# ---------------------------------------------------------------------------------
-
-
-class _ActiveSet(NamedTuple):
-    """Impostor pairs of an exact search at ``reference`` and what certifies them."""
-
-    anchor: np.ndarray  # (m,) int64, sorted
-    index: np.ndarray  # (m,) int64
-    fraction: float  # sampled fraction of all pairs
-    halvings: int  # its level, fraction = 2**-halvings
-    reference: np.ndarray  # (q, p) the L of the search
-    radius: np.ndarray  # (n,) squared search radius of every anchor
-    pinv: np.ndarray  # (p, q) pseudo-inverse of reference
-    null_norms: np.ndarray  # (n,) |N x_i|, N the projector off its row space
-    null_max: float
-    embedded: np.ndarray  # (n, q) the embedding at reference
-
-    @classmethod
-    def searched(cls, problem, components, embedded, farthest, max_impostors, seed,
-                 halvings, n_threads, slack):
-        radius = (1.0 + slack) * (farthest + 1.0)
-        anchor, index, fraction, _ = find_impostors(
-            embedded, problem.labels, radius, max_impostors, seed,
-            halvings=halvings, n_threads=n_threads,
-        )
-        left, singular, right = np.linalg.svd(components, full_matrices=False)
-        rank = int(np.sum(singular > singular.max(initial=0.0) * 1e-12))
-        pinv = (right[:rank].T / singular[:rank]) @ left[:, :rank].T
-        if rank < problem.X.shape[1]:
-            rows = right[:rank]
-            off = problem.X - (problem.X @ rows.T) @ rows
-            null_norms = np.sqrt(np.einsum("ij,ij->i", off, off))
-        else:
-            null_norms = np.zeros(problem.X.shape[0])
-        return cls(anchor, index, fraction, int(round(-np.log2(fraction))),
-                   components.copy(), radius, pinv, null_norms,
-                   float(null_norms.max(initial=0.0)), embedded)
-
-    def certifies_by_movement(self, embedded, farthest):
-        """Whether no point moved enough for a left-out pair to become active.
-
-        With ``a_j = |z_j - z0_j|`` the displacement of point j since the
-        reference, a pair (i, l) left out (``|z0_i - z0_l|^2 >= r_i``) has
-        ``|z_i - z_l| >= sqrt(r_i) - a_i - a_l``; at least ``sqrt(f_i + 1)`` for
-        every i means every triplet of every left-out pair has a margin <= 0.
-        """
-        moved = embedded - self.embedded
-        shift = np.sqrt(np.einsum("ij,ij->i", moved, moved))
-        reach = np.sqrt(self.radius * (1.0 - 1e-9)) - shift - shift.max(initial=0.0)
-        return bool(np.all((reach > 0.0) & (reach * reach >= farthest + 1.0)))
-
-    def certifies(self, components, farthest):
-        """Whether the set holds every active triplet at ``components``.
-
-        A pair (i, l) left out has ``|R0 d| >= sqrt(r_i)`` at the reference R0
-        (``d = x_i - x_l``). Splitting d on the row space of R0 (where ``(R -
-        R0) d = (R - R0) R0^+ R0 d``) and off it (projector N), ``|R d| >= (1 -
-        rho) |R0 d| - eta (|N x_i| + max_l |N x_l|)`` with ``rho = |(R - R0)
-        R0^+|_2`` and ``eta = |R - R0|_F``. When that bound squared is at least
-        ``f_i + 1`` (f_i the farthest target neighbour's squared distance at R),
-        every triplet of the pair has a margin <= 0: the objective over the set
-        is the exact one. rho is bounded by the Frobenius norm first, then by
-        ``sqrt(|A|_1 |A|_inf)``, and computed exactly only when neither is
-        enough.
-        """
-        step = components - self.reference
-        eta = float(np.linalg.norm(step))
-        if eta == 0.0:
-            return True
-        need = np.sqrt((farthest + 1.0) / (self.radius * (1.0 - 1e-9)))
-        relative = step @ self.pinv
-        # Upper bounds of the spectral norm, cheapest first, then the norm itself
-        # (an SVD): a bound that certifies spares the rest.
-        bounds = (lambda: np.linalg.norm(relative),
-                  lambda: np.sqrt(np.linalg.norm(relative, 1)
-                                  * np.linalg.norm(relative, np.inf)),
-                  lambda: np.linalg.norm(relative, 2))
-        for bound in bounds:
-            rho = bound()
-            if rho >= 1.0:
-                continue
-            reach = (1.0 - rho) - eta * (self.null_norms + self.null_max) / np.sqrt(
-                self.radius)
-            if np.all(reach >= need):
-                return True
-        return False
 
 
 class _ActiveSetSolver:
@@ -442,31 +145,8 @@ class _ActiveSetSolver:
         return x_start if loss_start < loss_end else x
 
     def _better_scale(self, x):
-        """``sqrt(s) x`` at the best scale s >= 1 of x, or None when s = 1 is best.
-
-        The stopping tests of L-BFGS are local: near L = 0 (a stationary point
-        of every LMNN objective, each term being quadratic in L) the gradient and
-        the decrease per iteration are both tiny, though the objective is far
-        from its minimum. Along the ray ``s -> sqrt(s) L`` every squared distance
-        is multiplied by s, so the objective is a convex function of s (the pull
-        term is linear in it, each hinge convex of an affine function), and the
-        set, complete at x, stays complete for every s >= 1 (a pair left out has
-        margins <= 0 there, which scaling up only lowers). Its minimum on
-        ``s >= 1`` is found by bisection on the derivative; a gain of more than
-        ``tol`` relative to the objective means x is not a minimum, and the fit
-        goes on from there.
-        """
-        problem, active = self.problem, self.active
-        components = x.reshape(-1, problem.X.shape[1])
-        embedded = _rows_matmul(problem.X, components.T, self._pool)
-        target_dists = pair_sq_dists(embedded, problem.target_anchor,
-                                     problem.target_index)
-        impostor_dists = pair_sq_dists(embedded, active.anchor, active.index)
-        best, loss, best_loss = best_scale_on_ray(
-            problem, target_dists, active.anchor, impostor_dists, active.fraction)
-        if not loss - best_loss > self.params.tol * abs(loss):
-            return None
-        return np.sqrt(best) * x
+        """:func:`better_scale` of x on the current set."""
+        return better_scale(self.problem, self.active, x, self.params.tol, self._pool)
 
     def _holds_on_new_sample(self, x):
         """Whether x fits an independent sample of the pairs as well as its own.
@@ -537,33 +217,10 @@ class _ActiveSetSolver:
         loss, best = min(self._held_out, key=lambda item: item[0])
         self.loss = loss
         return best
-
     def _estimate_at(self, x, active=None):
-        """Objective over a sampled set at x, and the standard error of its push.
-
-        The set is ``active`` if given, else the fitted one. The error treats
-        the sampled pairs as drawn independently, each with probability f:
-        ``Var = (1 - f) / f^2 sum_p c_p^2`` over the pairs held, ``c_p`` the
-        hinge terms of pair p.
-        """
-        problem = self.problem
-        active = self.active if active is None else active
-        components = x.reshape(-1, problem.X.shape[1])
-        embedded = _rows_matmul(problem.X, components.T, self._pool)
-        target_dists = pair_sq_dists(embedded, problem.target_anchor,
-                                     problem.target_index)
-        impostor_dists = pair_sq_dists(embedded, active.anchor, active.index)
-        pair, delta = _triplet_deltas(problem.target_ptr, active.anchor,
-                                      target_dists, impostor_dists)
-        margin = np.maximum(1.0 + delta, 0.0)
-        terms = margin * margin if problem.squared else margin
-        per_pair = np.bincount(pair, terms, minlength=active.anchor.shape[0])
-        f = active.fraction
-        n_samples = problem.X.shape[0]
-        mu = problem.push_weight
-        loss = ((1.0 - mu) * target_dists.sum() + mu / f * per_pair.sum()) / n_samples
-        error = mu / n_samples * np.sqrt((1.0 - f) / f**2 * np.sum(per_pair**2))
-        return loss, error
+        """:func:`sample_estimate` at x on ``active``, else on the fitted set."""
+        return sample_estimate(self.problem, self.active if active is None else active,
+                               x, self._pool)
 
     def _loss_grad(self, x):
         active = self.active
@@ -652,10 +309,3 @@ class _ActiveSetSolver:
             if self.active.halvings == 0:
                 break
         self._last = None
-
-
-def _farthest_targets(problem, embedded):
-    """Squared distance of every anchor to its farthest target neighbour."""
-    target_dists = pair_sq_dists(embedded, problem.target_anchor, problem.target_index)
-    # Every anchor has at least one target: no CSR slice is empty.
-    return np.maximum.reduceat(target_dists, problem.target_ptr[:-1])

@@ -21,7 +21,8 @@ from skmetric._lmnn_neighbors import (
     in_sample,
     sample_hashes,
 )
-from skmetric._lmnn_solver import LMNNProblem, best_scale_on_ray, lmnn_loss_grad
+from skmetric._lmnn_checks import best_scale_on_ray
+from skmetric._lmnn_objective import LMNNProblem, lmnn_loss_grad
 
 from ._toys import informative_axis_data
 
@@ -492,7 +493,7 @@ def test_lmnn_verbose_does_not_change_the_result(capsys):
 
 
 def test_objective_with_threads_equals_without():
-    from skmetric._lmnn_solver import _loss_grad_active, _ThreadPool
+    from skmetric._lmnn_objective import _loss_grad_active, _ThreadPool
 
     X, y = _noisy_blobs()
     y = y.astype(np.int64)
