@@ -14,6 +14,10 @@ Cases:
 - ``lmnn_10k`` / ``lmnn_20k``: ``make_classification(n, 50 features, 20
   informative, 10 classes, one cluster per class, random_state=0)``,
   ``LMNN(random_state=0, max_iter=--lmnn-max-iter)``;
+- ``lmnn_pendigits``: pendigits (all 10992 rows, 16 features), standardised,
+  ``LMNN(random_state=0, max_iter=--lmnn-max-iter)``;
+- ``lmnn_mnist3500``: the first 3500 rows of mnist_test10k (784 features),
+  standardised, ``LMNN(random_state=0, max_iter=--lmnn-max-iter)``;
 - ``deeptriplet_usps``: usps (all rows), standardised, ``DeepTriplet(
   random_state=0, max_iter=--deep-epochs)``;
 - ``deeptriplet_5000x100``: ``make_classification(5000, 100 features, 30
@@ -34,8 +38,8 @@ import warnings
 
 import numpy as np
 
-CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "deeptriplet_usps",
-         "deeptriplet_5000x100")
+CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "lmnn_pendigits", "lmnn_mnist3500",
+         "deeptriplet_usps", "deeptriplet_5000x100")
 
 
 def _case(name, args):
@@ -51,6 +55,14 @@ def _case(name, args):
         X, y = load_iris(return_X_y=True)
         return (lambda n_jobs: LMNN(random_state=0, n_jobs=n_jobs),
                 StandardScaler().fit_transform(X), y)
+    if name in ("lmnn_pendigits", "lmnn_mnist3500"):
+        from benchmarks._data import load_dataset
+
+        data = load_dataset(name[5:].replace("mnist3500", "mnist_test10k"))
+        rows = slice(None) if name == "lmnn_pendigits" else slice(3500)
+        return (lambda n_jobs: LMNN(random_state=0, max_iter=args.lmnn_max_iter,
+                                    n_jobs=n_jobs),
+                StandardScaler().fit_transform(data.X[rows]), data.y[rows])
     if name.startswith("lmnn_"):
         from sklearn.datasets import make_classification
 

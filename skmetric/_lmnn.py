@@ -5,13 +5,15 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import INIT_OPTIONS, initial_components
 from ._kernels import pair_sq_dists, weighted_outer_sum
 from ._lmnn_neighbors import find_target_neighbors
-from ._lmnn_solver import LMNNProblem, _ActiveSetSolver
+from ._lmnn_objective import LMNNProblem
+from ._lmnn_solver import _ActiveSetSolver
 from ._threads import N_JOBS_CONSTRAINT, N_JOBS_DOC, thread_limits
 from ._validation import (
     Interval,
@@ -57,8 +59,13 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
     tol : float, default=1e-3
         Tolerance of L-BFGS on the objective's relative decrease and on the
         projected gradient. The fit converges when L-BFGS stops on it after a
-        run during which the active set did not change, and a last check finds
-        the set complete. The default stops once an iteration gains less than
+        run during which the active set did not change, a last check finds the
+        set complete, no larger scale of L (``t L``, t > 1, where the objective
+        is convex in t squared) lowers the objective by more than ``tol``
+        relative (L-BFGS's tests alone stop near L = 0, a stationary point of
+        every LMNN objective), and, when the impostor pairs are sampled, a new
+        sample of pairs confirms the objective (see ``max_impostors``). The
+        default stops once an iteration gains less than
         0.1% of the objective: on the bundled data sets the kNN accuracy is at
         its best about there, and slightly lower after the many more iterations
         a tighter tolerance takes (LMNN then fits the training neighbourhoods
@@ -67,17 +74,34 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         Most impostor pairs held in the active set. When more are found, the
         set keeps those of a random fraction ``2**-j`` of all pairs (fixed by
         ``random_state``), j the smallest that fits, and the push term is
-        divided by that fraction; j never decreases during a fit, and only the
-        sampled pairs are searched. None holds all.
+        divided by that fraction; only the sampled pairs are searched. None
+        holds all. A sampled fit minimises an estimate of the objective, which a
+        small sample lets it over-fit: before convergence is declared, the
+        objective is estimated at the final L on an independent sample of pairs
+        (another seed), and when that estimate exceeds the fitted sample's by
+        more than ``tol`` relative plus three standard errors, the fit goes on
+        with twice the pairs: the sample of fraction ``2**-(j - 1)``, which
+        holds the fitted one, under a cap of twice as many pairs. The set grows
+        so up to 8 times ``max_impostors`` (or until it holds every pair, where
+        the objective is exact); when the check still fails there, the fit
+        stops with a ``ConvergenceWarning`` and returns the iterate of lowest
+        objective on a sample it was not fitted to. Memory and time per
+        iteration grow with the set. Keep the cap well above the pairs a few
+        samples per anchor make (a cap near ``n_samples`` is too small: with
+        2000 samples in 20 dimensions and about 200,000 pairs within the
+        margins, ``max_impostors=2000`` ends well above ``None`` in the full
+        objective, and warns).
     loss : {'hinge', 'squared_hinge'}, default='squared_hinge'
         Penalty of a margin violation m: ``max(m, 0)`` as in the paper, or
         ``max(m, 0) ** 2``, whose gradient is continuous, which suits L-BFGS.
     init_scale : float or None, default=1.0
         Rescale the starting L (from a string ``init``) so that the root mean
         squared distance from a sample to its target neighbours is
-        ``init_scale``. The unit margin is then measured against the size of
-        the neighbourhoods, and the fit does not depend on the scale of X.
-        None starts from L as computed.
+        ``init_scale``, leaving out the distances more than 10 times their
+        median (a sample far from the rest of its class does not shrink the
+        map of all the others). The unit margin is then measured against the
+        size of the neighbourhoods, and the fit does not depend on the scale of
+        X. None starts from L as computed.
     callback : callable, default=None
         Called after every iteration as ``callback(components, n_iter)`` with
         the current flattened L (for X as given) and the iteration count.
@@ -264,8 +288,8 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         X_work, scale = _centred(X, rescale=self.init_scale is not None)
         # BLAS on one thread: the fit shares its work out itself, in pieces fixed
         # by the data alone, so that the model does not depend on n_jobs.
-        # Below _THREADED_FROM samples, threads cost more than they give.
-        n_jobs = self.n_jobs if n_samples >= _THREADED_FROM else 1
+        # On small data, threads cost more than they give (see _threaded).
+        n_jobs = self.n_jobs if _threaded(n_samples, n_features) else 1
         with thread_limits(n_jobs, blas_threads=1) as n_threads:
             basis = _span_basis(X_work)
             X_span = X_work if basis is None else np.ascontiguousarray(X_work @ basis)
@@ -301,7 +325,20 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
             f"iterations, objective {solver.loss:.6e}, {solver.n_searches} "
             "impostor searches,"
         )
-        if not converged:
+        if not converged and solver.sample_gap is not None:
+            warnings.warn(
+                f"LMNN did not converge: max_impostors={self.max_impostors} holds "
+                "too few impostor pairs to represent the objective: "
+                f"{solver.n_resamples} independent samples of pairs found the fit "
+                "over-fitting its sample, which grew to at most "
+                f"{solver.max_pairs} pairs (on the last check, the objective was "
+                f"{solver.sample_gap:.0%} above the fitted sample's estimate). The "
+                "model is the iterate of lowest objective on a sample it was not "
+                "fitted to. Raise max_impostors (None holds every pair).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        elif not converged:
             warn_not_converged(self, self.max_iter)
         return self
 
@@ -326,17 +363,51 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
         components = initial_components(init, X_work, y, n_components, rng)
         if self.init_scale is not None:
             embedded = X_work @ components.T
-            rms = np.sqrt(np.mean(pair_sq_dists(embedded, targets[0], targets[1])))
-            if rms > 0.0:
-                components *= self.init_scale / rms
+            typical = _typical_distance(
+                pair_sq_dists(embedded, targets[0], targets[1]))
+            if typical > 0.0:
+                components *= self.init_scale / typical
         return np.ascontiguousarray(components)
 
 
-# Fewer samples than this fit on one thread whatever n_jobs says (the model is the
+# Data with fewer rows than _THREADED_FROM and fewer values than
+# _THREADED_FROM_VALUES fit on one thread whatever n_jobs says (the model is the
 # same): starting threads for pieces of work this small costs more than it saves.
+# Wide data (many values per row) gets threads from fewer rows.
 _THREADED_FROM = 2_048
+_THREADED_FROM_VALUES = 2**20
 
-LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC)
+
+def _threaded(n_samples, n_features):
+    """Whether a fit on this many rows and features uses the threads of n_jobs."""
+    return n_samples >= _THREADED_FROM or n_samples * n_features >= _THREADED_FROM_VALUES
+
+
+LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC + """
+        LMNN fits on one thread, whatever ``n_jobs`` says, when X has fewer
+        than 2048 rows and fewer than 2**20 values (rows times features): on
+        data that small, threads cost more than they save.""")
+
+
+# Target-neighbour distances above this multiple of their median are left out of
+# the typical distance that sets the starting scale.
+_OUTLYING_DISTANCE = 10.0
+
+
+def _typical_distance(sq_dists):
+    """Root mean square of the target distances but the outlying ones.
+
+    The distances more than ``_OUTLYING_DISTANCE`` times their median (taken
+    over the non-zero ones) are left out, so that one sample far from its class
+    (a row at 1e6 among values of a few units) does not shrink the starting map
+    for every other sample. On neighbourhoods without such outliers this is the
+    root mean square of all the distances.
+    """
+    positive = sq_dists[sq_dists > 0.0]
+    if positive.size == 0:
+        return 0.0
+    bound = _OUTLYING_DISTANCE**2 * np.median(positive)
+    return float(np.sqrt(np.mean(sq_dists[sq_dists <= bound])))
 
 
 def _check_class_sizes(y, classes, n_neighbors):

@@ -25,10 +25,12 @@ from ._validation import class_members
 
 # The tree search is chosen up to this embedding dimension, from this many points
 # per group on; a group pairing holds at most _GROUPED_MAX_POINTS points on average
-# for the numba loops of the grouped search.
+# in at most _GROUPED_MAX_DIM dimensions for the numba loops of the grouped search
+# (in more, BLAS products of the groups' blocks are several times faster).
 _TREE_MAX_DIM = 8
 _TREE_MIN_POINTS = 20_000
 _GROUPED_MAX_POINTS = 2_048
+_GROUPED_MAX_DIM = 32
 _TREE_CHUNK = 4_096
 # Relative slack of the screens (BLAS expansion, tree) before the exact check.
 _SCREEN_SLACK = 1e-9
@@ -150,7 +152,7 @@ def find_impostors(
       Sub-quadratic when the embedding is low-dimensional and the balls hold few
       points.
     - ``'grouped'``: numba loops over the pairs of groups of the sample (below),
-      for many small groups.
+      for many small groups in at most 32 dimensions.
 
     Sampling: with ``max_impostors``, only the pairs of the sample of level j
     (:func:`sample_hashes`, a fraction ``2**-j`` of all pairs) are kept, j the
@@ -199,9 +201,11 @@ def find_impostors(
     for anchor, impostor in _sample_pairs(Z, labels, radius, hashes, halvings,
                                           n_threads, method, block_elements):
         n_found += anchor.shape[0]
-        keep = in_sample(anchor, impostor, hashes, halvings)
-        kept_anchor.append(anchor[keep])
-        kept_impostor.append(impostor[keep])
+        if halvings > 0:
+            keep = in_sample(anchor, impostor, hashes, halvings)
+            anchor, impostor = anchor[keep], impostor[keep]
+        kept_anchor.append(anchor)
+        kept_impostor.append(impostor)
         n_kept += kept_anchor[-1].shape[0]
         while max_impostors is not None and n_kept > max_impostors:
             halvings += 1
@@ -212,7 +216,7 @@ def find_impostors(
             n_kept = kept_anchor[0].shape[0]
     anchor = np.concatenate(kept_anchor) if kept_anchor else np.empty(0, np.int64)
     impostor = np.concatenate(kept_impostor) if kept_impostor else np.empty(0, np.int64)
-    order = np.lexsort((impostor, anchor))
+    order = np.argsort(anchor * n_samples + impostor)  # keys are distinct
     return anchor[order], impostor[order], 0.5**halvings, n_found
 
 
@@ -243,7 +247,8 @@ def _sample_pairs(Z, labels, radius, hashes, halvings, n_threads, method,
     partner = (-np.arange(n_groups)) % n_groups
     group_size = n_samples / n_groups
     if method == "auto":
-        if n_groups > 1 and group_size <= _GROUPED_MAX_POINTS:
+        if (n_groups > 1 and group_size <= _GROUPED_MAX_POINTS
+                and n_components <= _GROUPED_MAX_DIM):
             method = "grouped"
         else:
             method = choose_method(group_size, n_components)

@@ -200,7 +200,7 @@ def test_deep_linear_network_without_hidden_layer():
 # ---------------------------------------------------------------------------------
 
 from skmetric._lmnn import _pull_scatter  # noqa: E402
-from skmetric._lmnn_solver import LMNNProblem, lmnn_loss_grad  # noqa: E402
+from skmetric._lmnn_objective import LMNNProblem, lmnn_loss_grad  # noqa: E402
 from skmetric._lmnn_neighbors import find_target_neighbors  # noqa: E402
 
 from . import _reference as ref  # noqa: E402

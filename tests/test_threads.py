@@ -1,6 +1,7 @@
 """The thread policy (skmetric._threads) and n_jobs in every estimator."""
 
 import json
+import warnings
 import os
 
 import numba
@@ -9,6 +10,7 @@ import pytest
 from joblib import Parallel, delayed
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import make_classification
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -123,6 +125,29 @@ def test_lmnn_wide_data_is_bit_identical_with_one_and_two_threads(
 
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+def test_lmnn_sampled_fit_that_grows_its_set_is_bit_identical_with_threads(
+        lmnn_threads_on_small_data, monkeypatch):
+    # A small cap: the independent samples find the fit over-fitted and the set
+    # grows (to 8 times the cap); the model must not depend on the threads.
+    from skmetric._lmnn_solver import _ActiveSetSolver
+
+    grown = []
+    grow = _ActiveSetSolver._grow
+    monkeypatch.setattr(_ActiveSetSolver, "_grow",
+                        lambda self, x: grown.append(1) or grow(self, x))
+    X, y = _data(600, 10)
+    models = []
+    for n_jobs in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            models.append(LMNN(max_impostors=300, random_state=0, max_iter=80,
+                               n_jobs=n_jobs).fit(X, y))
+    assert len(grown) >= 2
+    assert_array_equal(models[0].components_, models[1].components_)
+    assert models[0].n_iter_ == models[1].n_iter_
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
 def test_xing_agrees_with_one_and_two_threads():
     X, y = _data(300, 10)
     models = [MahalanobisXing(random_state=0, n_jobs=n_jobs).fit(X, y)
@@ -214,3 +239,22 @@ def test_no_oversubscription_inside_a_two_worker_grid_search(tmp_path):
     for record in in_workers:
         assert record["numba"] == expected
         assert all(n == 1 for n in record["blas"])  # LMNN runs BLAS on one thread
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+def test_lmnn_uses_its_threads_as_its_docs_say(tmp_path):
+    # One thread below 2048 rows and 2**20 values, n_jobs threads otherwise.
+    assert "fewer\n        than 2048 rows and fewer than 2**20 values" in LMNN.__doc__
+    rng = np.random.default_rng(0)
+    cases = [((300, 5), 1), ((300, 3500), 2)]
+    for (n_samples, n_features), expected in cases:
+        X = rng.normal(size=(n_samples, n_features))
+        y = rng.integers(0, 3, size=n_samples)
+        X[:, 0] += 3.0 * y
+        path = tmp_path / f"threads_{n_features}.jsonl"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            LMNN(2, max_iter=2, random_state=0, n_jobs=2,
+                 callback=_RecordThreads(str(path))).fit(X, y)
+        record = json.loads(path.read_text().splitlines()[0])
+        assert record["numba"] == expected
