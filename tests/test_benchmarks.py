@@ -235,6 +235,7 @@ def test_pca_baseline_runs_on_data_with_fewer_than_32_features():
 
 
 def test_clustering_figure_keeps_its_conditions_apart():
+    pytest.importorskip("matplotlib")  # the bench extra
     # clustering.png averaged raw and standardised features and both amounts of
     # side information into one column per method (wine read -0.024 where the
     # tables range from -0.254 to +0.204): one column per method and condition.
@@ -261,6 +262,7 @@ def test_clustering_figure_keeps_its_conditions_apart():
 
 
 def test_figures_label_their_extremes_and_do_not_draw_a_normalised_circle():
+    pytest.importorskip("matplotlib")  # the bench extra
     from benchmarks import _plots
 
     # lmnn_scaling.png's time axis ends on labelled 1-2-5 ticks around the data.
