@@ -453,3 +453,37 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
     params[rows] -= learning_rate * grads[rows]
     grads[rows] = 0.0
     _clip_rows(params, rows, max_norm)
+
+
+def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
+                      negatives, indptr, indices, margin, n_items,
+                      covariance_weight, learning_rate, adagrad, max_norm,
+                      batch_size):
+    total, n_active = 0.0, 0
+    for start in range(0, users.shape[0], batch_size):
+        b = slice(start, start + batch_size)
+        u, i, s = users[b], items[b], weights[b]
+        loss, weight, hardest, _ = cml_hinge_terms(P, V, u, i, negatives[b], indptr,
+                                                   indices, margin, n_items)
+        coef = weight * s
+        cml_scatter_grads(P, V, u, i, hardest, coef, grad_P, grad_Q)
+        total += float((loss * s).sum())
+        n_active += int(np.count_nonzero(coef))
+        rows_u = np.unique(u)
+        rows_i = np.unique(np.concatenate([i, hardest[hardest >= 0]]))
+        if covariance_weight > 0:
+            X = np.concatenate([P[rows_u], V[rows_i]])
+            Xc = X - X.mean(axis=0)
+            C = Xc.T @ Xc / X.shape[0]
+            np.fill_diagonal(C, 0.0)
+            total += 0.5 * covariance_weight * float((C * C).sum())
+            G = (2.0 * covariance_weight / X.shape[0]) * (Xc @ C)
+            grad_P[rows_u] += G[: rows_u.size]
+            grad_Q[rows_i] += G[rows_u.size:]
+        if adagrad:
+            adagrad_update_rows(P, grad_P, acc_P, rows_u, learning_rate, max_norm)
+            adagrad_update_rows(V, grad_Q, acc_V, rows_i, learning_rate, max_norm)
+        else:
+            sgd_update_rows(P, grad_P, rows_u, learning_rate, max_norm)
+            sgd_update_rows(V, grad_Q, rows_i, learning_rate, max_norm)
+    return total, n_active

@@ -327,6 +327,54 @@ def test_cml_warns_when_the_stopping_rule_was_not_met():
         CollaborativeMetricLearning(**{**FAST, "max_iter": 1}).fit(GOOD)
 
 
+def _scripted_losses(monkeypatch, losses):
+    """Make every epoch of a fit report the next of ``losses`` as its loss."""
+    script = iter(losses)
+    original = solver.run_epoch
+
+    def scripted(*args, **kwargs):
+        original(*args, **kwargs)
+        return next(script), 0.5
+
+    monkeypatch.setattr(solver, "run_epoch", scripted)
+
+
+@pytest.mark.parametrize("feature_weight", [0.0, 1.0])
+def test_cml_rising_loss_is_not_called_converged(monkeypatch, feature_weight):
+    # A training loss that rises epoch after epoch (as the feature loss can) never
+    # meets the stopping rule: the fit runs max_iter epochs and warns.
+    _scripted_losses(monkeypatch, [1.0 + 0.1 * e for e in range(8)])
+    features = np.eye(40)[:, :6] if feature_weight else None
+    model = CollaborativeMetricLearning(
+        **{**FAST, "max_iter": 8}, item_features=features,
+        feature_weight=feature_weight)
+    with pytest.warns(ConvergenceWarning, match="did not converge in max_iter=8"):
+        model.fit(GOOD)
+    assert model.n_iter_ == 8
+    assert_allclose(model.loss_curve_, [1.0 + 0.1 * e for e in range(8)])
+
+
+def test_cml_flat_loss_after_a_rise_converges_only_near_the_best(monkeypatch):
+    # Down, then up by more than tol (no convergence counted), then back within
+    # tol of the best: converged after n_iter_no_change flat epochs.
+    losses = [1.0, 0.5, 0.8, 0.9, 0.85, 0.505, 0.5, 0.502, 0.9, 0.9]
+    _scripted_losses(monkeypatch, losses)
+    model = CollaborativeMetricLearning(**{**FAST, "max_iter": 10}, tol=1e-2,
+                                        n_iter_no_change=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model.fit(GOOD)
+    assert model.n_iter_ == 8
+
+
+@pytest.mark.parametrize("loss, trend", [(0.8, "down"), (0.985, "flat"),
+                                         (1.01, "flat"), (1.2, "up")])
+def test_loss_trend_of_an_epoch(loss, trend):
+    from skmetric.recommend._cml import _loss_trend
+
+    assert _loss_trend(loss, 1.0, 0.02) == trend
+
+
 def test_cml_early_stopping_keeps_the_best_epoch():
     X = two_communities(per_user=10)
     model = fit_quiet(CollaborativeMetricLearning(

@@ -124,3 +124,85 @@ def test_update_rows_match_reference(seed, n, k, m, max_norm):
             assert_allclose(g, e, rtol=1e-10, atol=1e-12)
         if max_norm > 0:
             assert np.all(np.linalg.norm(got[0][rows], axis=1) <= max_norm + 1e-12)
+
+
+def _training_run(seed, n_users, n_items, k, n, n_sampled, per_user):
+    """Initial vectors, accumulators and a run of interactions with negatives."""
+    rng = np.random.default_rng(seed)
+    P, V, users, positives, negatives, indptr, indices = _batch(
+        seed, n_users, n_items, k, n, n_sampled, per_user)
+    P /= np.maximum(np.linalg.norm(P, axis=1, keepdims=True), 1.0)
+    V /= np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1.0)
+    acc_P = np.where(rng.random(P.shape) < 0.5, 0.0, rng.random(P.shape))
+    acc_V = np.where(rng.random(V.shape) < 0.5, 0.0, rng.random(V.shape))
+    weights = np.where(rng.random(n) < 0.1, 0.0, rng.random(n) + 0.5)
+    return [P, V, acc_P, acc_V, np.zeros_like(P), np.zeros_like(V), users,
+            positives, weights, negatives, indptr, indices]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("n_users, n_items, k, n, n_sampled, per_user, batch_size", [
+    (1, 2, 1, 1, 1, 1, 1), (5, 12, 3, 37, 4, 3, 8), (30, 200, 16, 700, 20, 10, 128),
+    (4, 6, 2, 15, 8, 5, 4),  # most samples are the user's own items
+])
+@pytest.mark.parametrize("adagrad", [True, False])
+@pytest.mark.parametrize("covariance_weight", [0.0, 1.5])
+def test_cml_train_batches_matches_reference(seed, n_users, n_items, k, n, n_sampled,
+                                             per_user, batch_size, adagrad,
+                                             covariance_weight):
+    args = _training_run(seed, n_users, n_items, k, n, n_sampled, per_user)
+    inputs = [a.copy() for a in args[6:]]
+    got = [a.copy() for a in args]
+    exp = [a.copy() for a in args]
+    extra = (0.5, n_items, covariance_weight, 0.2, adagrad, 1.0, batch_size)
+    got_loss, got_active = kernels.cml_train_batches(*got, *extra)
+    exp_loss, exp_active = ref.cml_train_batches(*exp, *extra)
+    assert got_active == exp_active
+    assert_allclose(got_loss, exp_loss, rtol=1e-10, atol=1e-12)
+    for g, e in zip(got[:6], exp[:6]):  # vectors, accumulators, cleared gradients
+        assert_allclose(g, e, rtol=1e-9, atol=1e-12)
+    assert not got[4].any() and not got[5].any()
+    assert np.all(np.linalg.norm(got[0], axis=1) <= 1.0 + 1e-12)
+    assert np.all(np.linalg.norm(got[1], axis=1) <= 1.0 + 1e-12)
+    for g, a in zip(got[6:], inputs):
+        assert_array_equal(g, a)
+
+
+def test_cml_train_batches_serial_and_parallel_are_bit_identical():
+    args = _training_run(0, 40, 300, 16, 2000, 20, 15)
+    extra = (1.0, 300, 1.0, 0.1, True, 1.0, 256)
+    outputs = []
+    for variant in (kernels.cml_train_batches.serial,
+                    kernels.cml_train_batches.parallel):
+        state = [a.copy() for a in args]
+        loss, active = variant(*state, *extra)
+        outputs.append((loss, active, state[:4]))
+    (loss0, act0, s0), (loss1, act1, s1) = outputs
+    assert loss0 == loss1 and act0 == act1
+    for a, b in zip(s0, s1):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("covariance_weight", [0.0, 2.0])
+def test_cml_train_batches_step_follows_the_objective_gradient(seed,
+                                                               covariance_weight):
+    # One batch of plain gradient steps with a unit rate and no clipping moves the
+    # vectors by minus the gradient of the objective (checked against finite
+    # differences in tests/test_recommend_cml.py), and reports its loss.
+    from skmetric.recommend import _cml_solver as solver
+
+    n_users, n_items, k, n = 6, 20, 4, 30
+    args = _training_run(seed, n_users, n_items, k, n, 5, 4)
+    P, V = args[0], args[1]
+    users, positives, weights, negatives, indptr, indices = args[6:]
+    loss, grad = solver.objective(
+        np.concatenate([P.ravel(), V.ravel()]), [P.shape, V.shape], None, users,
+        positives, negatives, weights, indptr, indices, 0.5, n_items,
+        covariance_weight)
+    state = [a.copy() for a in args]
+    got_loss, _ = kernels.cml_train_batches(
+        *state, 0.5, n_items, covariance_weight, 1.0, False, 0.0, n)
+    assert_allclose(got_loss, loss, rtol=1e-10)
+    moved = np.concatenate([(P - state[0]).ravel(), (V - state[1]).ravel()])
+    assert_allclose(moved, grad, rtol=1e-9, atol=1e-12)

@@ -79,6 +79,7 @@ from .softmax import (  # noqa: F401
 from .recommend import (  # noqa: F401
     cml_hinge_terms,
     cml_scatter_grads,
+    cml_train_batches,
     adagrad_update_rows,
     sgd_update_rows,
 )

@@ -192,3 +192,189 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
             scale = max_norm / np.sqrt(norm2)
             for f in range(k):
                 params[r, f] *= scale
+
+
+@kernel(parallel=True)
+def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
+                      negatives, indptr, indices, margin, n_items,
+                      covariance_weight, learning_rate, adagrad, max_norm,
+                      batch_size):
+    """A run of CML steps: consecutive batches of ``batch_size`` interactions.
+
+    Without item features (the positions are the free vectors ``Q = V``). Batch t
+    takes the interactions ``t * batch_size`` to ``(t + 1) * batch_size - 1`` (the
+    caller has put them in their random order) with their sampled
+    ``negatives`` rows, and makes the step of
+    :func:`skmetric.recommend._cml_solver.batch_loss_grad` followed by
+    ``apply_step``:
+
+    1. for each interaction b (in parallel): the terms of
+       :func:`cml_hinge_terms` (``loss_b``, ``w_b``, hardest negative ``j_b``)
+       at the vectors before the step;
+    2. ``coef_b = w_b * weights[b]``; the hinge gradient scattered into
+       ``grad_P`` / ``grad_Q`` in the order of b (:func:`cml_scatter_grads`);
+    3. the distinct users (R_u) and the distinct positive and hardest items (R_i)
+       of the batch, each sorted; with ``covariance_weight = c > 0``, for
+       ``X = [P[R_u]; V[R_i]]`` (r rows), ``Xc`` its centred copy and
+       ``C = Xc^T Xc / r`` with a zero diagonal, the loss ``c/2 sum C_ab^2`` and
+       its gradient ``(2 c / r) Xc C`` added to those rows;
+    4. Adagrad (``adagrad`` True) or plain gradient steps with ``learning_rate``
+       on the rows R_u of P and R_i of V, each row then clipped to the ball of
+       radius ``max_norm`` (:func:`adagrad_update_rows`,
+       :func:`sgd_update_rows`), which clear their gradient rows.
+
+    Parameters
+    ----------
+    P, acc_P, grad_P : (n_users, k) float64 C; V, acc_V, grad_Q : (n_item_rows, k)
+        float64 C. Updated in place; ``grad_P`` and ``grad_Q`` must be zero on
+        entry and are zero on return.
+    users, items : (n,) int64, valid rows; weights : (n,) float64 >= 0
+    negatives : (n, U) int64, valid rows of V
+    indptr, indices : each user's items, CSR with sorted indices (never negatives)
+    margin : float; n_items : int, the catalogue size in the rank estimate
+    covariance_weight, learning_rate, max_norm : float; adagrad : bool
+    batch_size : int >= 1
+
+    Returns
+    -------
+    loss : float
+        Sum over the batches of ``sum_b weights[b] loss_b`` plus the covariance
+        losses.
+    n_active : int
+        Interactions with a non-zero ``coef_b``.
+
+    Cost O(n U k + (n / batch_size) r k^2) with r <= 3 batch_size (the covariance
+    products go through BLAS); memory O(n_users + n_item_rows + batch_size k)
+    besides the arguments. Only step 1 runs in parallel, each iteration writing
+    its own entries, so the result does not depend on the number of threads.
+    """
+    n = users.shape[0]
+    n_sampled = negatives.shape[1]
+    k = P.shape[1]
+    user_mark = np.full(P.shape[0], -1, dtype=np.int64)
+    item_mark = np.full(V.shape[0], -1, dtype=np.int64)
+    loss_b = np.zeros(batch_size)
+    weight_b = np.zeros(batch_size)
+    hardest_b = np.full(batch_size, -1, dtype=np.int64)
+    user_rows = np.empty(batch_size, dtype=np.int64)
+    item_rows = np.empty(2 * batch_size, dtype=np.int64)
+    total = 0.0
+    n_active = 0
+    n_batches = (n + batch_size - 1) // batch_size
+    for t in range(n_batches):
+        start = t * batch_size
+        m = min(n, start + batch_size) - start
+        for b in prange(m):
+            g = start + b
+            u = users[g]
+            d_pos = _row_sq_dist(P, u, V, items[g])
+            lo, hi = indptr[u], indptr[u + 1]
+            best = np.inf
+            best_j = -1
+            n_valid = 0
+            n_viol = 0
+            for s in range(n_sampled):
+                j = negatives[g, s]
+                if _contains_sorted(indices, lo, hi, j):
+                    continue
+                n_valid += 1
+                d_neg = _row_sq_dist(P, u, V, j)
+                if margin + d_pos - d_neg > 0.0:
+                    n_viol += 1
+                if d_neg < best:
+                    best = d_neg
+                    best_j = j
+            hardest_b[b] = best_j
+            loss_b[b] = 0.0
+            weight_b[b] = 0.0
+            if best_j >= 0:
+                hinge = margin + d_pos - best
+                if hinge > 0.0:
+                    w = np.log(1.0 + np.floor(n_items * n_viol / n_valid))
+                    weight_b[b] = w
+                    loss_b[b] = w * hinge
+        n_u = 0
+        n_i = 0
+        for b in range(m):
+            g = start + b
+            u = users[g]
+            i = items[g]
+            j = hardest_b[b]
+            if user_mark[u] != t:
+                user_mark[u] = t
+                user_rows[n_u] = u
+                n_u += 1
+            if item_mark[i] != t:
+                item_mark[i] = t
+                item_rows[n_i] = i
+                n_i += 1
+            if j >= 0 and item_mark[j] != t:
+                item_mark[j] = t
+                item_rows[n_i] = j
+                n_i += 1
+            total += weights[g] * loss_b[b]
+            c = weight_b[b] * weights[g]
+            if c == 0.0:
+                continue
+            n_active += 1
+            if j < 0:
+                continue
+            c2 = 2.0 * c
+            for f in range(k):
+                pu = P[u, f]
+                qi = V[i, f]
+                qj = V[j, f]
+                grad_P[u, f] += c2 * (qj - qi)
+                grad_Q[i, f] += c2 * (qi - pu)
+                grad_Q[j, f] += c2 * (pu - qj)
+        rows_u = np.sort(user_rows[:n_u])
+        rows_i = np.sort(item_rows[:n_i])
+        if covariance_weight > 0.0:
+            total += _covariance_step(P, V, rows_u, rows_i, covariance_weight,
+                                      grad_P, grad_Q)
+        if adagrad:
+            adagrad_update_rows(P, grad_P, acc_P, rows_u, learning_rate, max_norm)
+            adagrad_update_rows(V, grad_Q, acc_V, rows_i, learning_rate, max_norm)
+        else:
+            sgd_update_rows(P, grad_P, rows_u, learning_rate, max_norm)
+            sgd_update_rows(V, grad_Q, rows_i, learning_rate, max_norm)
+    return total, n_active
+
+
+@kernel()
+def _covariance_step(P, V, rows_u, rows_i, weight, grad_P, grad_Q):
+    # The covariance penalty of X = [P[rows_u]; V[rows_i]] (see
+    # cml_train_batches, step 3); its gradient added into grad_P / grad_Q.
+    n_u = rows_u.shape[0]
+    r = n_u + rows_i.shape[0]
+    k = P.shape[1]
+    Xc = np.empty((r, k))
+    mean = np.zeros(k)
+    for a in range(r):
+        for f in range(k):
+            x = P[rows_u[a], f] if a < n_u else V[rows_i[a - n_u], f]
+            Xc[a, f] = x
+            mean[f] += x
+    for f in range(k):
+        mean[f] /= r
+    for a in range(r):
+        for f in range(k):
+            Xc[a, f] -= mean[f]
+    C = np.dot(Xc.T, Xc) / r
+    loss = 0.0
+    for a in range(k):
+        C[a, a] = 0.0
+        for f in range(k):
+            loss += C[a, f] * C[a, f]
+    G = np.dot(Xc, C)
+    scale = 2.0 * weight / r
+    for a in range(r):
+        if a < n_u:
+            row = rows_u[a]
+            for f in range(k):
+                grad_P[row, f] += scale * G[a, f]
+        else:
+            row = rows_i[a - n_u]
+            for f in range(k):
+                grad_Q[row, f] += scale * G[a, f]
+    return 0.5 * weight * loss

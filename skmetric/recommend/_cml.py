@@ -45,6 +45,21 @@ def _ranked(costs, n):
     return out
 
 
+def _loss_trend(loss, best_loss, tol):
+    """How an epoch's mean training loss compares with the best one so far.
+
+    ``'down'`` when it is below ``best_loss - tol``, ``'up'`` when it is above
+    ``best_loss + tol`` and ``'flat'`` otherwise. Only flat epochs count toward
+    the stopping rule: a loss that rises (the feature loss can grow while the
+    positions are clipped) is not a converged fit.
+    """
+    if loss < best_loss - tol:
+        return "down"
+    if loss > best_loss + tol:
+        return "up"
+    return "flat"
+
+
 class CollaborativeMetricLearning(BaseEstimator):
     """Collaborative metric learning (CML): users near the items they like.
 
@@ -83,8 +98,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         of a batch that has training interactions, pulling its position toward
         the one its features give, so that the feature map must explain the
         positions. Off by default: as the positions are clipped to the unit
-        ball while ``F_j W`` is not, the term can grow during the fit, and the
-        stopping rule on the training loss then ends the fit after a few epochs.
+        ball while ``F_j W`` is not, the term can grow during the fit (a rising
+        training loss, which the stopping rule does not count as convergence).
     solver : {'adagrad', 'sgd'}, default='adagrad'
         Per-row Adagrad or plain stochastic gradient steps.
     learning_rate : float, default=0.1
@@ -94,12 +109,15 @@ class CollaborativeMetricLearning(BaseEstimator):
     max_iter : int, default=50
         Most epochs (passes over the interactions).
     tol : float, default=1e-2
-        Least improvement that counts, of the mean training loss per interaction
-        over its best value so far (or, with early stopping, of the validation
-        recall@10: lower it there, for example to 1e-3).
+        Tolerance of the stopping rule. Without early stopping, an epoch is
+        stalled when its mean training loss per interaction lies within ``tol``
+        of the best value so far (neither below it by more, which is progress,
+        nor above it by more, which is a rising loss and no convergence); with
+        early stopping, when the validation recall@10 does not exceed its best
+        value by more than ``tol`` (lower it there, for example to 1e-3).
     n_iter_no_change : int, default=3
-        Epochs in a row without such an improvement after which the fit stops
-        and is considered converged; a fit that reaches ``max_iter`` first warns
+        Stalled epochs in a row after which the fit stops and is considered
+        converged; a fit that reaches ``max_iter`` first warns
         (``ConvergenceWarning``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of each user's interactions (of users
@@ -314,9 +332,9 @@ class CollaborativeMetricLearning(BaseEstimator):
                          else "mean training loss")
             warn_not_converged(
                 self, self.max_iter,
-                f"(epochs): the {criterion} still improved by more than tol="
-                f"{self.tol} within the last n_iter_no_change="
-                f"{self.n_iter_no_change} epochs.",
+                f"(epochs): the {criterion} still moved by more than tol="
+                f"{self.tol} from its best value within the last "
+                f"n_iter_no_change={self.n_iter_no_change} epochs.",
             )
         return self
 
@@ -484,7 +502,7 @@ class CollaborativeMetricLearning(BaseEstimator):
                     best = self._snapshot()
             else:
                 score = np.nan
-                improved = loss < best_loss - self.tol
+                improved = _loss_trend(loss, best_loss, self.tol) != "flat"
                 best_loss = min(best_loss, loss)
             n_stale = 0 if improved else n_stale + 1
             printer.row(epoch + 1, loss, active, score, printer.elapsed)

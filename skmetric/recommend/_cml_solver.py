@@ -35,11 +35,15 @@ from .._kernels import (
     adagrad_update_rows,
     cml_hinge_terms,
     cml_scatter_grads,
+    cml_train_batches,
     sgd_update_rows,
 )
 
 # Radius of the ball every user and item vector is clipped to.
 MAX_NORM = 1.0
+# Most sampled negatives drawn at once (int64 entries, 32 MiB): an epoch draws
+# them chunk of batches by chunk, never n_interactions x n_negatives at once.
+_CHUNK_NEGATIVES = 2**22
 
 
 class CMLState:
@@ -231,26 +235,61 @@ def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
     """One pass over the interactions in a random order.
 
     Negatives are drawn uniformly from ``candidates`` (the items with training
-    interactions), whose number is the catalogue size of the rank estimate.
+    interactions), whose number is the catalogue size of the rank estimate: for
+    each chunk of consecutive batches (at most ``_CHUNK_NEGATIVES`` draws), in
+    NumPy from ``rng``, so that the draws depend on the random generator only.
+    Without item features the steps of a chunk run in one kernel
+    (:func:`skmetric._kernels.cml_train_batches`); with them, batch by batch
+    through :func:`batch_loss_grad` and :func:`apply_step` (the feature map's
+    products go through BLAS).
 
     Returns the mean loss per interaction and the fraction of active hinges.
     """
     n = users.shape[0]
     order = rng.permutation(n)
+    per_chunk = batch_size * max(1, _CHUNK_NEGATIVES // (batch_size * n_negatives))
     total, n_active = 0.0, 0
-    for start in range(0, n, batch_size):
-        batch = order[start:start + batch_size]
+    for chunk_start in range(0, n, per_chunk):
+        chunk = order[chunk_start:chunk_start + per_chunk]
         negatives = candidates[rng.randint(0, candidates.shape[0],
-                                            size=(batch.shape[0], n_negatives))]
+                                            size=(chunk.shape[0], n_negatives))]
+        if state.W is None:
+            loss, active = cml_train_batches(
+                state.P, state.V, state.acc_P, state.acc_V, state.grad_P,
+                state.grad_Q, users[chunk], items[chunk], weights[chunk],
+                negatives, indptr, indices, margin, candidates.shape[0],
+                covariance_weight, learning_rate, solver == "adagrad", MAX_NORM,
+                batch_size,
+            )
+            state.Q = state.V
+        else:
+            loss, active = _feature_batches(
+                state, users[chunk], items[chunk], weights[chunk], negatives,
+                indptr, indices, batch_size=batch_size, margin=margin,
+                n_items=candidates.shape[0], covariance_weight=covariance_weight,
+                solver=solver, learning_rate=learning_rate,
+                feature_weight=feature_weight,
+            )
+        total += loss
+        n_active += active
+    return total / n, n_active / n
+
+
+def _feature_batches(state, users, items, weights, negatives, indptr, indices, *,
+                     batch_size, margin, n_items, covariance_weight, solver,
+                     learning_rate, feature_weight):
+    """The steps of consecutive batches with item features; (loss, n_active)."""
+    total, n_active = 0.0, 0
+    for start in range(0, users.shape[0], batch_size):
+        batch = slice(start, start + batch_size)
         loss, user_rows, item_rows, active = batch_loss_grad(
-            state, users[batch], items[batch], negatives, weights[batch], indptr,
-            indices, margin, candidates.shape[0], covariance_weight,
-            feature_weight,
+            state, users[batch], items[batch], negatives[batch], weights[batch],
+            indptr, indices, margin, n_items, covariance_weight, feature_weight,
         )
         apply_step(state, user_rows, item_rows, solver, learning_rate)
         total += loss
         n_active += active
-    return total / n, n_active / n
+    return total, n_active
 
 
 def objective(params, shapes, F, users, positives, negatives, weights, indptr,
