@@ -133,3 +133,42 @@ def test_bench_recommend_quick_run_prints_every_table(tmp_path):
     tables = "".join(line for line in out.splitlines(keepends=True)
                      if not line.startswith("[bench_recommend]"))
     assert again == tables
+
+
+def test_study_stop_epoch_follows_the_fit_stopping_rule():
+    from benchmarks.bench_recommend_study import _stop_epoch
+
+    assert _stop_epoch([1.0, 0.5, 0.499, 0.498, 0.497], 1e-2, 3) == 5
+    assert _stop_epoch([1.0, 1.2, 1.4, 1.6, 1.8, 2.0], 1e-2, 3) is None
+    assert _stop_epoch([1.0, 0.5, 0.8, 0.9, 0.5, 0.5, 0.5], 1e-2, 3) == 7
+
+
+def test_study_uses_validation_parts_carved_from_training_only(monkeypatch):
+    import skmetric.recommend as rec
+    from benchmarks import bench_recommend_study as study
+
+    data = bench.load_movielens(max_users=40)
+    seen = []
+
+    class Spy:
+        def __init__(self, **params):
+            self.tol, self.n_iter_no_change, self.loss_curve_ = 1e-2, 3, []
+
+        def partial_fit(self, X):
+            seen.append(X)
+            self.loss_curve_.append(1.0)
+
+    def spy_evaluate(fitted, X_sub, X_val, n_items):
+        seen.append(X_val)
+        return {"recall_at_10": 0.0, "ndcg_at_10": 0.0}
+
+    monkeypatch.setattr(rec, "CollaborativeMetricLearning", Spy)
+    monkeypatch.setattr(study, "evaluate", spy_evaluate)
+    for protocol in bench.PROTOCOLS:
+        seen.clear()
+        study.study(protocol, data, ["base"], [1], {})
+        X, times = data["X"], data["times"]
+        _, test = bench.protocol_split(protocol, X, times)
+        test_rows = {tuple(r) for r in X[test]}
+        used = {tuple(r) for part in seen for r in part}
+        assert used and not used & test_rows
