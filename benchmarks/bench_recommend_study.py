@@ -11,13 +11,15 @@ Each configuration changes one or two parameters from a base (``--base``,
 default: the estimator's current defaults) and trains epoch by epoch
 (``partial_fit`` over the same interactions, which continues the fit exactly as
 ``fit`` does); recall@10 and NDCG@10 on the validation part are printed after
-selected epochs, with the mean seconds per epoch (2 threads) and the epoch at
+selected epochs, with the mean seconds per epoch (``--n-jobs`` threads, 2 by
+default) and the epoch at
 which ``fit``'s stopping rule on the training loss (``tol``, ``n_iter_no_change``
 of the configuration) would stop. Implicit ALS at its defaults is scored on the
 same validation parts for reference when its virtualenv is there.
 
     python -m benchmarks.bench_recommend_study [--epochs 5,10,20,30,40]
-        [--protocols random,time] [--configs NAME,...] [--no-peers]
+        [--protocols random,time] [--configs NAME,...] [--base k=v,...]
+        [--n-jobs N] [--no-peers]
 """
 
 import argparse
@@ -38,6 +40,7 @@ from benchmarks.bench_recommend import (
 # One-factor (or two-factor) changes from the base, by name.
 CONFIGS = {
     "base": {},
+    "negatives=5": {"n_negatives": 5},
     "negatives=10": {"n_negatives": 10},
     "negatives=50": {"n_negatives": 50},
     "negatives=100": {"n_negatives": 100},
@@ -51,6 +54,9 @@ CONFIGS = {
     "batch=256": {"batch_size": 256},
     "batch=4096": {"batch_size": 4096},
     "dims=128": {"n_components": 128},
+    "negatives=10+cov=0": {"n_negatives": 10, "covariance_weight": 0.0},
+    "negatives=10+batch=256": {"n_negatives": 10, "batch_size": 256},
+    "negatives=10+lr=0.05": {"n_negatives": 10, "learning_rate": 0.05},
 }
 
 
@@ -67,7 +73,7 @@ def _stop_epoch(losses, tol, n_iter_no_change):
     return None
 
 
-def study(protocol, data, names, epochs, base):
+def study(protocol, data, names, epochs, base, n_jobs=N_THREADS):
     from skmetric.recommend import CollaborativeMetricLearning
 
     X, times = data["X"], data["times"]
@@ -78,8 +84,7 @@ def study(protocol, data, names, epochs, base):
     rows = []
     for name in names:
         params = {**base, **CONFIGS[name]}
-        model = CollaborativeMetricLearning(random_state=0, n_jobs=N_THREADS,
-                                            **params)
+        model = CollaborativeMetricLearning(random_state=0, n_jobs=n_jobs, **params)
         scores, seconds, losses = {}, 0.0, []
         for epoch in range(1, max(epochs) + 1):
             start = time.perf_counter()
@@ -127,6 +132,8 @@ def main(argv=None):
     parser.add_argument("--base", default="",
                         help="base parameters, e.g. n_negatives=50,margin=0.5")
     parser.add_argument("--no-peers", action="store_true")
+    parser.add_argument("--n-jobs", type=int, default=N_THREADS,
+                        help="CML's threads (the fitted model does not depend on it)")
     args = parser.parse_args(argv)
     epochs = sorted({int(e) for e in args.epochs.split(",")})
     names = [n for n in args.configs.split(",") if n]
@@ -137,7 +144,7 @@ def main(argv=None):
     data = load_movielens()
     print(f"[bench_recommend_study] base {base or 'the defaults'}; validation "
           "recall@10 / NDCG@10 after each number of epochs; s/epoch on "
-          f"{N_THREADS} threads; the loss rule's stopping epoch", flush=True)
+          f"{args.n_jobs} threads; the loss rule's stopping epoch", flush=True)
     print("| protocol | config | " + " | ".join(f"{e} ep" for e in epochs)
           + " | s/epoch | rule stops |")
     print("|---|---|" + "---:|" * len(epochs) + "---:|---:|")
@@ -145,7 +152,7 @@ def main(argv=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for protocol in protocols:
-            study(protocol, data, names, epochs, base)
+            study(protocol, data, names, epochs, base, args.n_jobs)
     if not args.no_peers:
         for protocol in protocols:
             print(f"reference, {protocol} validation, defaults: "
