@@ -190,12 +190,19 @@ class CollaborativeMetricLearning(BaseEstimator):
     to the unit ball (with features, the free vector is shifted so that the
     position lies in the ball).
 
-    Cost of an epoch: O(n_interactions * n_negatives * n_components).
+    Cost of an epoch: O(n_interactions * n_negatives * n_components) for the
+    hinge terms plus O(n_interactions * n_components^2) for the covariance
+    regulariser (a batch's r <= 3 batch_size distinct rows cost O(r k^2)).
+    Without item features, the steps of an epoch run in one compiled kernel,
+    chunk of batches by chunk (the negatives of a chunk, at most 2**22 item
+    ids, are drawn at once: an epoch never holds n_interactions x n_negatives
+    ids); with item features, batch by batch.
 
     Reproducibility: a fit is bit-identical for the same ``random_state`` and
-    data whatever ``n_jobs`` (random numbers are drawn in NumPy in a fixed order;
-    the parallel kernels write disjoint rows; gradients are summed in a fixed
-    order; BLAS runs on one thread during training).
+    data whatever ``n_jobs`` (the order of the interactions and the negatives
+    are drawn in NumPy in a fixed order; the parallel loop of a step, over its
+    interactions, writes each interaction's own terms; gradients are summed in
+    the order of the interactions; BLAS runs on one thread during training).
 
     Unseen ids: a user with no training interaction (or beyond ``n_users_``) is
     recommended the most popular training items; an item never seen in training
