@@ -17,13 +17,9 @@ from .._kernels import (
     triplet_constraint_loss_grad,
     triplet_loss_weights,
 )
+from .._threads import map_on_threads
 from .._validation import Interval, Real, StrOptions, check_triplets
-from ._base import (
-    SHARED_PARAMETER_CONSTRAINTS,
-    DeepEmbeddingBase,
-    fill_docstring,
-    map_on_threads,
-)
+from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
 
 MINERS = {
     "all": MINER_ALL,
