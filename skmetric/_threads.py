@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from numbers import Integral
 
 import numba
-import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from ._validation import Interval
@@ -176,15 +175,21 @@ def _thread_pool(n_threads):
 
 def map_on_threads(work, n_items, n_threads):
     """Call ``work(start, stop)`` over ``n_threads`` ranges that cover
-    ``range(n_items)``, on as many threads (one: in the calling thread), and
-    wait for all. ``work`` must release the GIL (a nogil numba kernel) for the
-    threads to run at once, and write only what belongs to its range."""
+    ``range(n_items)``, on as many threads, and wait for all: the last range
+    runs in the calling thread, the others on a pool kept between calls (one
+    range: no pool). ``work`` must release the GIL (a nogil numba kernel,
+    NumPy's products) for the threads to run at once, and write only what
+    belongs to its range."""
     n_parts = max(1, min(n_threads, n_items))
-    bounds = np.linspace(0, n_items, n_parts + 1).astype(np.int64)
     if n_parts == 1:
         work(0, n_items)
         return
-    futures = [_thread_pool(n_parts).submit(work, int(start), int(stop))
-               for start, stop in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
-        future.result()
+    bounds = [n_items * part // n_parts for part in range(n_parts + 1)]
+    pool = _thread_pool(n_parts - 1)
+    futures = [pool.submit(work, start, stop)
+               for start, stop in zip(bounds[:-2], bounds[1:-1])]
+    try:
+        work(bounds[-2], n_items)
+    finally:
+        for future in futures:
+            future.result()

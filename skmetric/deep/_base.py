@@ -19,7 +19,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import VerbosePrinter, warn_not_converged
-from .._threads import N_JOBS_CONSTRAINT, N_JOBS_DOC, thread_limits
+from .._threads import (
+    N_JOBS_CONSTRAINT,
+    N_JOBS_DOC,
+    map_on_threads,
+    thread_limits,
+)
 from .._validation import (
     Interval,
     StrOptions,
@@ -61,8 +66,11 @@ _COLLAPSE_ROWS = 1000
 # Ratio of the largest to the median feature standard deviation that gets a warning,
 # and the same ratio between the median standard deviation and 1.
 _SCALE_RATIO = 1e3
-# Rows embedded at once by transform and by the validation score.
+# Rows embedded at once by transform.
 _EMBED_ROWS = 4096
+# Rows embedded at once by the validation score (at most _EMBED_ROWS): training
+# runs BLAS on one thread and shares these pieces out over the fit's threads.
+_VALIDATION_EMBED_ROWS = 256
 # validation='auto' holds out whole classes from this many classes on (2 held out,
 # 2 or more to train on). Measured on unseen classes (benchmarks/bench_deep.py
 # --open-set), selecting the epoch on held-out classes beats held-out rows of the
@@ -501,7 +509,8 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             coefs, intercepts, skip = self._unpack(params)
             loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms = (
                 network_loss_grad(X_batch, coefs, intercepts, embedding_loss,
-                                  self.activation, self.normalize, self.alpha, skip)
+                                  self.activation, self.normalize, self.alpha, skip,
+                                  self._n_threads)
             )
             grads = coef_grads + intercept_grads
             if skip_grad is not None:
@@ -521,9 +530,11 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         :func:`held_out_scores`. Rows are embedded block by block."""
         def embed(X):
             return _embed_blocks(X, *self._unpack(params), self.activation,
-                                 self.normalize)
+                                 self.normalize, _VALIDATION_EMBED_ROWS,
+                                 self._n_threads)
 
-        return held_out_scores(embed, train, validation, self._constraint_score)
+        return held_out_scores(embed, train, validation, self._constraint_score,
+                               self._n_threads)
 
     def _warn_if_collapsed(self, train):
         if train.labels is not None:
@@ -558,14 +569,24 @@ def _projected(data, basis):
         return None
     return _TrainingData(data.X @ basis, labels=data.labels,
                          constraints=data.constraints, extra=data.extra)
-def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):
-    """The network's embedding of X, ``_EMBED_ROWS`` rows at a time."""
-    blocks = [
-        forward(X[start:start + _EMBED_ROWS], coefs, intercepts, activation,
-                normalize, skip)[0]
-        for start in range(0, X.shape[0], _EMBED_ROWS)
-    ]
-    return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
+def _embed_blocks(X, coefs, intercepts, skip, activation, normalize,
+                  piece_rows=None, n_threads=1):
+    """The network's embedding of X, in pieces of ``_EMBED_ROWS`` rows (or of
+    ``piece_rows`` if fewer) shared out over ``n_threads`` threads."""
+    step = _EMBED_ROWS if piece_rows is None else min(piece_rows, _EMBED_ROWS)
+    starts = range(0, X.shape[0], step)
+    if len(starts) == 1:
+        return forward(X, coefs, intercepts, activation, normalize, skip)[0]
+    embedding = np.empty((X.shape[0], coefs[-1].shape[1]))
+
+    def embed_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + step)
+            embedding[rows] = forward(X[rows], coefs, intercepts, activation,
+                                      normalize, skip)[0]
+
+    map_on_threads(embed_pieces, len(starts), n_threads)
+    return embedding
 
 
 def embedding_collapsed(embedding):

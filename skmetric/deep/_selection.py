@@ -8,9 +8,13 @@ with :func:`held_out_scores` against :func:`fallback_parameters`.
 
 import numpy as np
 
+from .._threads import map_on_threads
 from ..metrics import _map_at_r_among, knn_accuracy, map_at_r
 from ._network import init_euclidean_skip
 
+# Held-out rows of unseen classes ranked at once by the validation score: pieces
+# of this many queries run on the fit's threads (see _unseen_map_at_r).
+_QUERY_ROWS = 256
 # Neighbours of the kNN accuracy that scores held-out rows of the training classes
 # (closed-set use), as a KNeighborsClassifier(n_neighbors=3) after the embedding.
 _VALIDATION_NEIGHBORS = 3
@@ -73,7 +77,7 @@ def fallback_parameters(coefs, intercepts, train, n_components, normalize):
             + [b.copy() for b in intercepts[:-1]] + [bias, skip])
 
 
-def held_out_scores(embed, train, validation, constraint_score):
+def held_out_scores(embed, train, validation, constraint_score, n_threads=1):
     """Held-out scores (higher is better) of a network: ``(merit, guard)``,
     two tuples.
 
@@ -87,7 +91,8 @@ def held_out_scores(embed, train, validation, constraint_score):
     Constraints: ``constraint_score(embedding, constraints, extra)`` of the
     held-out constraints. ``embed(X)`` embeds rows with the network scored
     (block by block, so memory stays O(block * width)); ranking uses a
-    partial sort.
+    partial sort. The unseen classes' rows are ranked in pieces on
+    ``n_threads`` threads (see :func:`_unseen_map_at_r`).
     """
     if validation.labels is not None:
         E_train = embed(train.X)
@@ -101,8 +106,8 @@ def held_out_scores(embed, train, validation, constraint_score):
             guard.append(knn_accuracy(E_seen, y_seen, _VALIDATION_NEIGHBORS,
                                       X_ref=E_train, y_ref=train.labels))
         if not np.all(seen):
-            unseen = _map_at_r_among(E_val[~seen], validation.labels[~seen],
-                                     E_train, train.labels)
+            unseen = _unseen_map_at_r(E_val[~seen], validation.labels[~seen],
+                                      E_train, train.labels, n_threads)
             merit.append(unseen)
             guard.append(unseen)
         return tuple(merit), tuple(guard)
@@ -110,6 +115,45 @@ def held_out_scores(embed, train, validation, constraint_score):
     local = local.reshape(validation.constraints.shape).astype(np.int64)
     score = constraint_score(embed(validation.X[rows]), local, validation.extra)
     return (score,), (score,)
+
+
+def _unseen_map_at_r(E, y, E_train, y_train, n_threads):
+    """MAP@R of the rows E (labels y), leave-one-out in a gallery of E and
+    E_train: :func:`~skmetric.metrics._map_at_r_among`, by pieces of
+    ``_QUERY_ROWS`` queries on ``n_threads`` threads.
+
+    Each piece ranks the same gallery (the other rows of E, then E_train) with
+    its own queries first, so every query sees the same candidates and R; the
+    pieces' means are weighted by their scorable queries (R > 0). The pieces
+    do not depend on ``n_threads``, so neither does the score. It equals
+    ``_map_at_r_among(E, y, E_train, y_train)`` up to rounding, except where a
+    query is exactly as far from two candidates of different classes: such
+    ties go by column order, which the pieces change.
+    """
+    starts = range(0, E.shape[0], _QUERY_ROWS)
+    if len(starts) == 1:
+        return _map_at_r_among(E, y, E_train, y_train)
+    classes, counts = np.unique(np.concatenate((y, y_train)), return_counts=True)
+    scorable = counts[np.searchsorted(classes, y)] > 1
+    means = np.zeros(len(starts))
+    weights = np.array([np.count_nonzero(scorable[start:start + _QUERY_ROWS])
+                        for start in starts])
+    if not weights.any():  # nothing to score: the error of _map_at_r_among
+        return _map_at_r_among(E, y, E_train, y_train)
+
+    def rank_pieces(first, stop):
+        for piece in range(first, stop):
+            if weights[piece] == 0:
+                continue
+            rows = slice(starts[piece], starts[piece] + _QUERY_ROWS)
+            rest = np.ones(E.shape[0], dtype=bool)
+            rest[rows] = False
+            means[piece] = _map_at_r_among(
+                E[rows], y[rows], np.vstack((E[rest], E_train)),
+                np.concatenate((y[rest], y_train)))
+
+    map_on_threads(rank_pieces, len(starts), n_threads)
+    return float(np.dot(means, weights) / weights.sum())
 
 
 def _can_hold_out_kinds(kinds):
