@@ -407,3 +407,29 @@ def test_deep_network_gradient_in_pieces_matches_finite_differences(Estimator,
         for e in np.eye(flat.shape[0])
     ])
     assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("piece_rows", [5, 64])
+@pytest.mark.parametrize("n", [1, 64, 150])
+def test_deep_batch_distances_and_weights_grad_in_pieces(n, piece_rows,
+                                                         monkeypatch):
+    # The batch's distances and the gradient of sum_ij W_ij |E_i - E_j|^2 by
+    # pieces of rows: the kernels' values to rounding, the same bits on any
+    # number of threads.
+    from skmetric import _kernels as kernels
+
+    rng = np.random.default_rng(n)
+    E = rng.normal(size=(n, 6))
+    W = rng.normal(size=(n, n))
+    E_copy, W_copy = E.copy(), W.copy()
+    monkeypatch.setattr(network, "PIECE_ROWS", piece_rows)
+    D2 = network.batch_sq_dists(E)
+    grad = network.batch_weights_grad(E, W)
+    assert_allclose(D2, kernels.pairwise_sq_dists(E, E), rtol=1e-12, atol=1e-12)
+    assert_allclose(grad, kernels.sq_dist_weights_grad(E, W), rtol=1e-10,
+                    atol=1e-11)
+    for n_threads in (2, 3):
+        assert_array_equal(network.batch_sq_dists(E, n_threads), D2)
+        assert_array_equal(network.batch_weights_grad(E, W, n_threads), grad)
+    assert_array_equal(E, E_copy)
+    assert_array_equal(W, W_copy)

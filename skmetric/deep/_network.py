@@ -16,6 +16,7 @@ The pieces do not depend on the number of threads, so neither does the result.
 import numpy as np
 
 from .._init import symmetric_eigh
+from .._kernels import pairwise_sq_dists, row_sq_norms
 from .._threads import map_on_threads
 
 ACTIVATIONS = ("identity", "relu", "tanh", "leaky_relu")
@@ -297,6 +298,50 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
             loss += 0.5 * alpha * np.sum(W * W)
             grad += alpha * W
     return loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms
+
+
+def batch_sq_dists(E, n_threads=1):
+    """``pairwise_sq_dists(E, E)``, in pieces of ``PIECE_ROWS`` rows on
+    ``n_threads`` threads (the same bits whatever ``n_threads``).
+
+    E (b, k) float64 C; returns a new (b, b) array. Cost O(b^2 k).
+    """
+    starts = range(0, E.shape[0], PIECE_ROWS)
+    sq_norms = row_sq_norms(E)
+    D2 = np.empty((E.shape[0], E.shape[0]))
+
+    def rows_of_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            D2[rows] = pairwise_sq_dists(E[rows], E, sq_norms[rows], sq_norms)
+
+    map_on_threads(rows_of_pieces, len(starts), n_threads)
+    return D2
+
+
+def batch_weights_grad(E, W, n_threads=1):
+    """Gradient in E of ``sum_ij W[i, j] |E_i - E_j|^2``, as the kernel
+    ``sq_dist_weights_grad`` (``2 (diag(s) E - S E)``, ``S = W + W^T``, s its
+    row sums), in pieces of ``PIECE_ROWS`` rows on ``n_threads`` threads (the
+    same bits whatever ``n_threads``).
+
+    E (b, k) and W (b, b) float64; returns a new (b, k) array. Cost O(b^2 k).
+    """
+    S = W + W.T
+    sums = S.sum(axis=1)
+    starts = range(0, E.shape[0], PIECE_ROWS)
+    grad = np.empty_like(E)
+
+    def rows_of_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            part = E[rows] * sums[rows, None]
+            part -= S[rows] @ E
+            part *= 2.0
+            grad[rows] = part
+
+    map_on_threads(rows_of_pieces, len(starts), n_threads)
+    return grad
 
 
 def pack(arrays):
