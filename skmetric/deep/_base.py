@@ -33,13 +33,7 @@ from .._validation import (
     check_X_y_classes,
     class_members,
 )
-from ._batches import (
-    class_batches,
-    constraint_batches,
-    split_classes,
-    split_constraints,
-    split_held_out_classes,
-)
+from ._batches import class_batches, constraint_batches
 from ._docs import SHARED_DOCS, fill_docstring  # noqa: F401 (used by subclasses)
 from ._network import (
     ACTIVATIONS,
@@ -50,8 +44,7 @@ from ._network import (
 )
 from ._optim import make_optimizer
 from ._selection import (
-    _can_hold_out_kinds,
-    _check_kinds_to_hold_out,
+    _HeldOutSplitMixin,
     _ModelSelection,
     fallback_parameters,
     held_out_scores,
@@ -71,11 +64,6 @@ _EMBED_ROWS = 4096
 # Rows embedded at once by the validation score (at most _EMBED_ROWS): training
 # runs BLAS on one thread and shares these pieces out over the fit's threads.
 _VALIDATION_EMBED_ROWS = 256
-# validation='auto' holds out whole classes from this many classes on (2 held out,
-# 2 or more to train on). Measured on unseen classes (benchmarks/bench_deep.py
-# --open-set), selecting the epoch on held-out classes beats held-out rows of the
-# training classes even with 5 training classes.
-_MIN_CLASSES_FOR_CLASS_VALIDATION = 4
 # BLAS threads during training. The products of a batch are small (a few hundred
 # rows), where OpenBLAS's threads cost more than they give: one usps epoch (batch
 # 128, a 256-128-32 network) took 0.10 s with one thread and 0.80 s with two on the
@@ -134,8 +122,8 @@ class _TrainingData:
         return _TrainingData(self.X[used], constraints=constraints, extra=extra)
 
 
-class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                        BaseEstimator):
+class DeepEmbeddingBase(_HeldOutSplitMixin, ClassNamePrefixFeaturesOutMixin,
+                        TransformerMixin, BaseEstimator):
     """Shared fit/transform of :class:`DeepSiamese` and :class:`DeepTriplet`."""
 
     # What explicit constraints are called in messages ("pairs" or "triplets"),
@@ -328,63 +316,6 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 f"points (2 * n_samples_per_class = {2 * self.n_samples_per_class}); "
                 "mining needs positives and negatives in every batch."
             )
-
-    def _split(self, data, rng, use):
-        if not use:
-            return data, None
-        if data.labels is not None:
-            train, validation = self._split_labelled(data.labels, rng)
-            if validation is None:
-                return data, None
-        else:
-            if self.early_stopping == "auto" and not _can_hold_out_kinds(data.extra):
-                return data, None  # too few pairs of a kind: the training loss
-            _check_kinds_to_hold_out(data.extra)
-            train, validation = split_constraints(
-                data.constraints.shape[0], self.validation_fraction, rng, data.extra
-            )
-        if validation.shape[0] == 0 and self.early_stopping == "auto":
-            return data, None  # too little data to hold any out: the training loss
-        if validation.shape[0] == 0:
-            what = ("no point (every class keeps at least 2 training points)"
-                    if data.labels is not None else f"none of the "
-                    f"{data.constraints.shape[0]} {self._constraint_name}")
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} holds out {what}; "
-                "raise it or set early_stopping=False."
-            )
-        return data.subset(train), data.subset(validation)
-
-    def _validation_mode(self, labels):
-        """'classes', 'samples' or 'both': how labelled rows are held out."""
-        if self.validation != "auto":
-            return self.validation
-        n_classes = int(labels.max()) + 1
-        return ("classes" if n_classes >= _MIN_CLASSES_FOR_CLASS_VALIDATION
-                else "samples")
-
-    def _split_labelled(self, labels, rng):
-        """Held-out rows of labelled data: ``(train, validation or None)``."""
-        mode = self._validation_mode(labels)
-        if mode == "samples":
-            return split_classes(labels, self.validation_fraction, rng)
-        n_classes = int(labels.max()) + 1
-        held = split_held_out_classes(labels, self.validation_fraction, rng)
-        if held is not None and mode == "both":
-            # Whole classes, then rows of every class left for training.
-            train, validation = held
-            kept, rows = split_classes(labels[train], self.validation_fraction, rng)
-            return (train[kept],
-                    np.sort(np.concatenate((validation, train[rows]))))
-        if held is None:
-            if self.early_stopping == "auto":
-                return None, None
-            raise ValueError(
-                f"validation='classes' holds out at least 2 whole classes and trains "
-                f"on at least 2; y has {n_classes} classes. Use validation='samples' "
-                "or set early_stopping=False."
-            )
-        return held
 
     def _initial_parameters(self, X, rng, continuing):
         if continuing:

@@ -286,6 +286,17 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
                                      activation)
 
     map_on_threads(backward_pieces, len(starts), n_threads)
+    coef_grads, intercept_grads, skip_grad = _sum_in_order(pieces)
+    if alpha > 0.0:
+        for W, grad in zip(coefs, coef_grads):
+            loss += 0.5 * alpha * np.sum(W * W)
+            grad += alpha * W
+    return loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms
+
+
+def _sum_in_order(pieces):
+    """The gradients ``(coef_grads, intercept_grads, skip_grad)`` of the pieces,
+    summed in the pieces' order (into the first piece's arrays)."""
     coef_grads, intercept_grads, skip_grad = pieces[0]
     for piece_coefs, piece_intercepts, piece_skip in pieces[1:]:
         for total, part in zip(coef_grads + intercept_grads,
@@ -293,11 +304,7 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
             total += part
         if skip_grad is not None:
             skip_grad += piece_skip
-    if alpha > 0.0:
-        for W, grad in zip(coefs, coef_grads):
-            loss += 0.5 * alpha * np.sum(W * W)
-            grad += alpha * W
-    return loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms
+    return coef_grads, intercept_grads, skip_grad
 
 
 def batch_sq_dists(E, n_threads=1):

@@ -1,17 +1,25 @@
-"""Which network a deep fit returns: held-out scores, the fall-back network that
-embeds like the input space, and the choice among the candidates.
+"""Which network a deep fit returns: the held-out data, their scores, the
+fall-back network that embeds like the input space, and the choice among the
+candidates.
 
-The training loop (``_base.py``) offers the starting network and the network of
-every epoch to :class:`_ModelSelection`, which scores them on the held-out data
-with :func:`held_out_scores` against :func:`fallback_parameters`.
+The training loop (``_base.py``) holds data out with :class:`_HeldOutSplitMixin`
+and offers the starting network and the network of every epoch to
+:class:`_ModelSelection`, which scores them on the held-out data with
+:func:`held_out_scores` against :func:`fallback_parameters`.
 """
 
 import numpy as np
 
 from .._threads import map_on_threads
 from ..metrics import _map_at_r_among, knn_accuracy, map_at_r
+from ._batches import split_classes, split_constraints, split_held_out_classes
 from ._network import init_euclidean_skip
 
+# validation='auto' holds out whole classes from this many classes on (2 held out,
+# 2 or more to train on). Measured on unseen classes (benchmarks/bench_deep.py
+# --open-set), selecting the epoch on held-out classes beats held-out rows of the
+# training classes even with 5 training classes.
+_MIN_CLASSES_FOR_CLASS_VALIDATION = 4
 # Held-out rows of unseen classes ranked at once by the validation score: pieces
 # of this many queries run on the fit's threads (see _unseen_map_at_r).
 _QUERY_ROWS = 256
@@ -175,3 +183,65 @@ def _check_kinds_to_hold_out(kinds):
             f"least 2 of each kind (one to train on, one to score); got {shown}. "
             "Give more pairs or set early_stopping=False."
         )
+
+
+class _HeldOutSplitMixin:
+    """What early stopping holds out (a mixin of the deep estimators' base):
+    whole classes, rows of every class, or constraints."""
+
+    def _split(self, data, rng, use):
+        if not use:
+            return data, None
+        if data.labels is not None:
+            train, validation = self._split_labelled(data.labels, rng)
+            if validation is None:
+                return data, None
+        else:
+            if self.early_stopping == "auto" and not _can_hold_out_kinds(data.extra):
+                return data, None  # too few pairs of a kind: the training loss
+            _check_kinds_to_hold_out(data.extra)
+            train, validation = split_constraints(
+                data.constraints.shape[0], self.validation_fraction, rng, data.extra
+            )
+        if validation.shape[0] == 0 and self.early_stopping == "auto":
+            return data, None  # too little data to hold any out: the training loss
+        if validation.shape[0] == 0:
+            what = ("no point (every class keeps at least 2 training points)"
+                    if data.labels is not None else f"none of the "
+                    f"{data.constraints.shape[0]} {self._constraint_name}")
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} holds out {what}; "
+                "raise it or set early_stopping=False."
+            )
+        return data.subset(train), data.subset(validation)
+
+    def _validation_mode(self, labels):
+        """'classes', 'samples' or 'both': how labelled rows are held out."""
+        if self.validation != "auto":
+            return self.validation
+        n_classes = int(labels.max()) + 1
+        return ("classes" if n_classes >= _MIN_CLASSES_FOR_CLASS_VALIDATION
+                else "samples")
+
+    def _split_labelled(self, labels, rng):
+        """Held-out rows of labelled data: ``(train, validation or None)``."""
+        mode = self._validation_mode(labels)
+        if mode == "samples":
+            return split_classes(labels, self.validation_fraction, rng)
+        n_classes = int(labels.max()) + 1
+        held = split_held_out_classes(labels, self.validation_fraction, rng)
+        if held is not None and mode == "both":
+            # Whole classes, then rows of every class left for training.
+            train, validation = held
+            kept, rows = split_classes(labels[train], self.validation_fraction, rng)
+            return (train[kept],
+                    np.sort(np.concatenate((validation, train[rows]))))
+        if held is None:
+            if self.early_stopping == "auto":
+                return None, None
+            raise ValueError(
+                f"validation='classes' holds out at least 2 whole classes and trains "
+                f"on at least 2; y has {n_classes} classes. Use validation='samples' "
+                "or set early_stopping=False."
+            )
+        return held
