@@ -23,7 +23,9 @@ Cases:
 - ``deeptriplet_5000x100``: ``make_classification(5000, 100 features, 30
   informative, 20 classes, one cluster per class, random_state=0)``,
   standardised, ``DeepTriplet(random_state=0, max_iter=--deep-epochs)`` (the
-  defaults otherwise: early stopping scores the held-out data every epoch).
+  defaults otherwise: early stopping scores the held-out data every epoch);
+- ``deepsiamese_5000x100``: the same data, ``DeepSiamese(random_state=0,
+  max_iter=--deep-epochs)``.
 
     python -m benchmarks.bench_threads [--cases lmnn_iris,lmnn_10k,deeptriplet_usps]
         [--repeats 3] [--lmnn-max-iter 100] [--deep-epochs 5]
@@ -39,7 +41,7 @@ import warnings
 import numpy as np
 
 CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "lmnn_pendigits", "lmnn_mnist3500",
-         "deeptriplet_usps", "deeptriplet_5000x100")
+         "deeptriplet_usps", "deeptriplet_5000x100", "deepsiamese_5000x100")
 
 
 def _case(name, args):
@@ -47,7 +49,7 @@ def _case(name, args):
     from sklearn.preprocessing import StandardScaler
 
     from skmetric import LMNN
-    from skmetric.deep import DeepTriplet
+    from skmetric.deep import DeepSiamese, DeepTriplet
 
     if name == "lmnn_iris":
         from sklearn.datasets import load_iris
@@ -80,15 +82,16 @@ def _case(name, args):
         return (lambda n_jobs: DeepTriplet(random_state=0, max_iter=args.deep_epochs,
                                            n_jobs=n_jobs),
                 StandardScaler().fit_transform(data.X), data.y)
-    if name == "deeptriplet_5000x100":
+    if name in ("deeptriplet_5000x100", "deepsiamese_5000x100"):
         from sklearn.datasets import make_classification
 
         X, y = make_classification(
             n_samples=5000, n_features=100, n_informative=30, n_redundant=0,
             n_classes=20, n_clusters_per_class=1, random_state=0,
         )
-        return (lambda n_jobs: DeepTriplet(random_state=0, max_iter=args.deep_epochs,
-                                           n_jobs=n_jobs),
+        Estimator = DeepTriplet if name.startswith("deeptriplet") else DeepSiamese
+        return (lambda n_jobs: Estimator(random_state=0, max_iter=args.deep_epochs,
+                                         n_jobs=n_jobs),
                 StandardScaler().fit_transform(X), y)
     raise ValueError(name)
 

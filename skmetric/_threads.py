@@ -16,11 +16,15 @@ Every estimator takes ``n_jobs`` in scikit-learn's sense and runs its fit inside
   estimator shares its work out itself (LMNN runs BLAS on one thread and splits
   its products and searches into pieces of fixed size over its own threads, so
   that its results do not depend on the number of threads), and numba's parallel
-  kernels to that number, restoring everything on exit.
+  kernels to that number, restoring everything on exit;
+
+and :func:`map_on_threads` shares a loop out over a pool of Python threads, for
+work that releases the GIL (nogil numba kernels, NumPy's products).
 """
 
 import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from numbers import Integral
 
@@ -31,7 +35,7 @@ from ._validation import Interval
 
 __all__ = [
     "N_JOBS_CONSTRAINT", "N_JOBS_DOC", "available_threads", "effective_n_threads",
-    "thread_limits",
+    "map_on_threads", "thread_limits",
 ]
 
 # The constraint table entry of ``n_jobs`` (any non-zero integer, or None).
@@ -159,3 +163,33 @@ SMALL_FIT_SAMPLES = 2048
 def fit_n_jobs(n_jobs, n_samples):
     """``n_jobs`` for a fit on ``n_samples``: 1 below SMALL_FIT_SAMPLES."""
     return 1 if n_samples < SMALL_FIT_SAMPLES else n_jobs
+
+
+@functools.lru_cache(maxsize=None)
+def _thread_pool(n_threads):
+    """A pool of ``n_threads`` threads, made once per size and kept (idle threads
+    wait on a lock: they cost no CPU, unlike an OpenMP team spinning between
+    parallel regions on a loaded machine)."""
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="skmetric")
+
+
+def map_on_threads(work, n_items, n_threads):
+    """Call ``work(start, stop)`` over ``n_threads`` ranges that cover
+    ``range(n_items)``, on as many threads, and wait for all: the last range
+    runs in the calling thread, the others on a pool kept between calls (one
+    range: no pool). ``work`` must release the GIL (a nogil numba kernel,
+    NumPy's products) for the threads to run at once, and write only what
+    belongs to its range."""
+    n_parts = max(1, min(n_threads, n_items))
+    if n_parts == 1:
+        work(0, n_items)
+        return
+    bounds = [n_items * part // n_parts for part in range(n_parts + 1)]
+    pool = _thread_pool(n_parts - 1)
+    futures = [pool.submit(work, start, stop)
+               for start, stop in zip(bounds[:-2], bounds[1:-1])]
+    try:
+        work(bounds[-2], n_items)
+    finally:
+        for future in futures:
+            future.result()

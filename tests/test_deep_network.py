@@ -17,7 +17,15 @@ from sklearn.preprocessing import StandardScaler
 from skmetric.deep import DeepSiamese, DeepTriplet, EmbeddingCollapseWarning
 from skmetric.deep._base import embedding_collapsed
 from skmetric.deep._batches import class_batches, class_members, split_classes
-from skmetric.deep._network import backward, forward, init_parameters, pack, unpack
+from skmetric.deep import _network as network
+from skmetric.deep._network import (
+    backward,
+    forward,
+    init_parameters,
+    network_loss_grad,
+    pack,
+    unpack,
+)
 from skmetric.deep._optim import SGD, Adam
 
 from ._toys import informative_axis_data
@@ -336,3 +344,92 @@ def test_deep_skip_path_gradient_matches_finite_differences(Estimator, activatio
     plain, _ = forward(X, coefs, intercepts, activation, False)
     with_skip, _ = forward(X, coefs, intercepts, activation, False, skip)
     assert_allclose(with_skip, plain + X @ skip, rtol=1e-12)
+
+
+# ---- the network in pieces (shared out over threads) ------------------------------
+
+def _pieces_problem(Estimator, n=150, seed=0):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 6))
+    labels = np.repeat(np.arange(5), -(-n // 5))[:n].astype(np.int64)
+    coefs, intercepts = init_parameters([6, 9, 4], rng)
+    skip = rng.normal(size=(6, 4))
+    embedding_loss = Estimator(margin=0.5)._labelled_loss(labels, rng)
+    return X, coefs, intercepts, skip, embedding_loss
+
+
+def _loss_grad(X, coefs, intercepts, skip, embedding_loss, n_threads=1):
+    loss, coef_grads, intercept_grads, skip_grad, _, _ = network_loss_grad(
+        X, coefs, intercepts, embedding_loss, "relu", True, 0.01, skip, n_threads)
+    return loss, coef_grads + intercept_grads + [skip_grad]
+
+
+@pytest.mark.parametrize("piece_rows", [7, 64])
+@BOTH
+def test_deep_network_in_pieces_matches_one_pass(Estimator, piece_rows, monkeypatch):
+    # 150 rows: pieces of 7 (the last of 3 rows) or 64 (64, 64, 22); their
+    # gradients summed equal the one-pass gradients to rounding, and the same
+    # pieces give the same bits on one thread or on three.
+    problem = _pieces_problem(Estimator)
+    monkeypatch.setattr(network, "PIECE_ROWS", 1000)
+    whole_loss, whole = _loss_grad(*problem)
+    monkeypatch.setattr(network, "PIECE_ROWS", piece_rows)
+    loss, grads = _loss_grad(*problem)
+    assert loss == pytest.approx(whole_loss, rel=1e-12)
+    for got, expected in zip(grads, whole):
+        assert np.abs(expected).max() > 1e-4
+        assert_allclose(got, expected, rtol=1e-9, atol=1e-13)
+    threads_loss, threads_grads = _loss_grad(*problem, n_threads=3)
+    assert threads_loss == loss
+    for got, expected in zip(threads_grads, grads):
+        assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
+def test_deep_network_gradient_in_pieces_matches_finite_differences(Estimator,
+                                                                    monkeypatch):
+    monkeypatch.setattr(network, "PIECE_ROWS", 7)  # 24 rows: 7, 7, 7, 3
+    X, coefs, intercepts, skip, embedding_loss = _pieces_problem(Estimator, n=24)
+    params = coefs + intercepts + [skip]
+
+    def value_grad(theta):
+        c0, c1, b0, b1, s = unpack(theta, params)
+        loss, grads = _loss_grad(X, [c0, c1], [b0, b1], s, embedding_loss,
+                                 n_threads=2)
+        return loss, pack(grads)
+
+    flat = pack(params)
+    loss, analytic = value_grad(flat)
+    assert loss > 0.0
+    h = 1e-6
+    numeric = np.array([
+        (value_grad(flat + h * e)[0] - value_grad(flat - h * e)[0]) / (2 * h)
+        for e in np.eye(flat.shape[0])
+    ])
+    assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("piece_rows", [5, 64])
+@pytest.mark.parametrize("n", [1, 64, 150])
+def test_deep_batch_distances_and_weights_grad_in_pieces(n, piece_rows,
+                                                         monkeypatch):
+    # The batch's distances and the gradient of sum_ij W_ij |E_i - E_j|^2 by
+    # pieces of rows: the kernels' values to rounding, the same bits on any
+    # number of threads.
+    from skmetric import _kernels as kernels
+
+    rng = np.random.default_rng(n)
+    E = rng.normal(size=(n, 6))
+    W = rng.normal(size=(n, n))
+    E_copy, W_copy = E.copy(), W.copy()
+    monkeypatch.setattr(network, "PIECE_ROWS", piece_rows)
+    D2 = network.batch_sq_dists(E)
+    grad = network.batch_weights_grad(E, W)
+    assert_allclose(D2, kernels.pairwise_sq_dists(E, E), rtol=1e-12, atol=1e-12)
+    assert_allclose(grad, kernels.sq_dist_weights_grad(E, W), rtol=1e-10,
+                    atol=1e-11)
+    for n_threads in (2, 3):
+        assert_array_equal(network.batch_sq_dists(E, n_threads), D2)
+        assert_array_equal(network.batch_weights_grad(E, W, n_threads), grad)
+    assert_array_equal(E, E_copy)
+    assert_array_equal(W, W_copy)

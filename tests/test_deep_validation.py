@@ -21,6 +21,7 @@ from skmetric.deep import (
     DeepTripletTriplets,
 )
 from skmetric.deep._batches import split_held_out_classes
+from skmetric.deep import _selection
 from skmetric.deep._network import init_euclidean_skip, init_skip
 from skmetric.metrics import _map_at_r_among, _nearest, map_at_r
 
@@ -255,6 +256,27 @@ def test_deep_validation_score_is_blockwise(Estimator, monkeypatch):
         blocks = _quiet_fit(Estimator(**params), X, y).validation_scores_
         monkeypatch.undo()
         assert_allclose(blocks, whole, rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("query_rows", [1, 7, 64, 1000])
+def test_unseen_map_at_r_in_pieces_matches_one_ranking(seed, query_rows,
+                                                       monkeypatch):
+    # Pieces of queries rank the same gallery (their own rows first): the same
+    # MAP@R to rounding, and the same bits on one thread or on three.
+    # Duplicated rows (of one class) are exact ties that do not change it.
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(90, 4))
+    y = rng.integers(0, 3, 90)
+    E[10:20], y[10:20] = E[:10], y[:10]
+    y[5] = 7  # a class of one row: not scorable
+    E_train = rng.normal(size=(150, 4))
+    y_train = rng.integers(3, 7, 150)
+    monkeypatch.setattr(_selection, "_QUERY_ROWS", query_rows)
+    expected = _map_at_r_among(E, y, E_train, y_train)
+    one = _selection._unseen_map_at_r(E, y, E_train, y_train, 1)
+    assert one == pytest.approx(expected, rel=1e-12)
+    assert _selection._unseen_map_at_r(E, y, E_train, y_train, 3) == one
 
 
 @BOTH

@@ -1,8 +1,9 @@
 """The thread policy (skmetric._threads) and n_jobs in every estimator."""
 
 import json
-import warnings
 import os
+import threading
+import warnings
 
 import numba
 import numpy as np
@@ -24,6 +25,9 @@ from skmetric._threads import (
     thread_limits,
 )
 from skmetric.deep import DeepSiamese, DeepTriplet
+from skmetric.deep import _base as deep_base
+from skmetric.deep import _network as deep_network
+from skmetric.deep import _selection as deep_selection
 
 # Short fits: the tests compare models, not their convergence.
 pytestmark = pytest.mark.filterwarnings(
@@ -174,14 +178,39 @@ def test_xing_pairs_agrees_to_rounding_with_one_and_two_threads():
 
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+@pytest.mark.parametrize("validation", ["samples", "classes"])
 @pytest.mark.parametrize("Estimator", [DeepSiamese, DeepTriplet])
-def test_deep_estimators_agree_with_one_and_two_threads(Estimator):
-    X, y = _data(200, 10)
+def test_deep_estimators_agree_with_one_and_two_threads(Estimator, validation,
+                                                        monkeypatch):
+    X, y = make_classification(
+        n_samples=300, n_features=10, n_informative=6, n_redundant=0,
+        n_classes=6, n_clusters_per_class=1, random_state=0,
+    )
+    # Small pieces, so that every batch of 32 rows, the embedding of the
+    # held-out rows and the ranking of the held-out classes' rows are shared
+    # out over both threads.
+    monkeypatch.setattr(deep_network, "PIECE_ROWS", 8)
+    monkeypatch.setattr(deep_base, "_VALIDATION_EMBED_ROWS", 16)
+    monkeypatch.setattr(deep_selection, "_QUERY_ROWS", 16)
+    threads = set()
+    backward = deep_network.backward
+
+    def spy(*args):
+        threads.add(threading.current_thread().name)
+        return backward(*args)
+
+    monkeypatch.setattr(deep_network, "backward", spy)
     models = [Estimator(4, hidden_layer_sizes=(8,), batch_size=32,
                         n_samples_per_class=4, max_iter=3, random_state=0,
+                        validation=validation, validation_fraction=0.35,
                         n_jobs=n_jobs).fit(X, y) for n_jobs in (1, 2)]
-    # Bit-identical: the threads split the anchors of DeepTriplet's mining and
-    # loss, whose terms are each anchor's own (see the n_jobs docs).
+    # Pieces ran on the pool's thread as well as the caller's.
+    assert "MainThread" in threads and any(name.startswith("skmetric")
+                                           for name in threads)
+    # Bit-identical: the threads split DeepTriplet's mining and loss by anchor
+    # (every anchor's terms are its own) and every batch's forward and backward
+    # passes into pieces of fixed size, whose gradients are summed in one order
+    # (see the n_jobs docs).
     for a, b in zip(models[0].coefs_ + models[0].intercepts_ + [models[0].skip_],
                     models[1].coefs_ + models[1].intercepts_ + [models[1].skip_]):
         assert_array_equal(a, b)

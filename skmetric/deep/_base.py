@@ -6,9 +6,7 @@ inside the batch) or from explicit constraints (pairs or triplets of row indices
 and how held-out constraints are scored; everything else lives here.
 """
 
-import functools
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,7 +19,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from .._base import VerbosePrinter, warn_not_converged
-from .._threads import N_JOBS_CONSTRAINT, N_JOBS_DOC, thread_limits
+from .._threads import (
+    N_JOBS_CONSTRAINT,
+    N_JOBS_DOC,
+    map_on_threads,
+    thread_limits,
+)
 from .._validation import (
     Interval,
     StrOptions,
@@ -30,24 +33,22 @@ from .._validation import (
     check_X_y_classes,
     class_members,
 )
-from ..metrics import _map_at_r_among, knn_accuracy, map_at_r
-from ._batches import (
-    class_batches,
-    constraint_batches,
-    split_classes,
-    split_constraints,
-    split_held_out_classes,
-)
+from ._batches import class_batches, constraint_batches
 from ._docs import SHARED_DOCS, fill_docstring  # noqa: F401 (used by subclasses)
 from ._network import (
     ACTIVATIONS,
     forward,
-    init_euclidean_skip,
     init_parameters,
     init_skip,
     network_loss_grad,
 )
 from ._optim import make_optimizer
+from ._selection import (
+    _HeldOutSplitMixin,
+    _ModelSelection,
+    fallback_parameters,
+    held_out_scores,
+)
 from ._wide import expand_parameters, principal_basis
 
 # Spread of the embedding (RMS distance to its mean) below this fraction of its RMS
@@ -58,45 +59,16 @@ _COLLAPSE_ROWS = 1000
 # Ratio of the largest to the median feature standard deviation that gets a warning,
 # and the same ratio between the median standard deviation and 1.
 _SCALE_RATIO = 1e3
-# Rows embedded at once by transform and by the validation score.
+# Rows embedded at once by transform.
 _EMBED_ROWS = 4096
-# validation='auto' holds out whole classes from this many classes on (2 held out,
-# 2 or more to train on). Measured on unseen classes (benchmarks/bench_deep.py
-# --open-set), selecting the epoch on held-out classes beats held-out rows of the
-# training classes even with 5 training classes.
-_MIN_CLASSES_FOR_CLASS_VALIDATION = 4
-# Neighbours of the kNN accuracy that scores held-out rows of the training classes
-# (closed-set use), as a KNeighborsClassifier(n_neighbors=3) after the embedding.
-_VALIDATION_NEIGHBORS = 3
+# Rows embedded at once by the validation score (at most _EMBED_ROWS): training
+# runs BLAS on one thread and shares these pieces out over the fit's threads.
+_VALIDATION_EMBED_ROWS = 256
 # BLAS threads during training. The products of a batch are small (a few hundred
 # rows), where OpenBLAS's threads cost more than they give: one usps epoch (batch
 # 128, a 256-128-32 network) took 0.10 s with one thread and 0.80 s with two on the
 # 2-core machine while other jobs ran. ``transform`` keeps the default threads.
 _TRAINING_BLAS_THREADS = 1
-
-
-@functools.lru_cache(maxsize=None)
-def _thread_pool(n_threads):
-    """A pool of ``n_threads`` threads, made once per size and kept (idle threads
-    wait on a lock: they cost no CPU, unlike an OpenMP team spinning between
-    parallel regions on a loaded machine)."""
-    return ThreadPoolExecutor(n_threads, thread_name_prefix="skmetric-deep")
-
-
-def map_on_threads(work, n_items, n_threads):
-    """Call ``work(start, stop)`` over ``n_threads`` ranges that cover
-    ``range(n_items)``, on as many threads (one: in the calling thread), and
-    wait for all. ``work`` must release the GIL (a nogil numba kernel) for the
-    threads to run at once, and write only what belongs to its range."""
-    n_parts = max(1, min(n_threads, n_items))
-    bounds = np.linspace(0, n_items, n_parts + 1).astype(np.int64)
-    if n_parts == 1:
-        work(0, n_items)
-        return
-    futures = [_thread_pool(n_parts).submit(work, int(start), int(stop))
-               for start, stop in zip(bounds[:-1], bounds[1:])]
-    for future in futures:
-        future.result()
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -150,8 +122,8 @@ class _TrainingData:
         return _TrainingData(self.X[used], constraints=constraints, extra=extra)
 
 
-class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
-                        BaseEstimator):
+class DeepEmbeddingBase(_HeldOutSplitMixin, ClassNamePrefixFeaturesOutMixin,
+                        TransformerMixin, BaseEstimator):
     """Shared fit/transform of :class:`DeepSiamese` and :class:`DeepTriplet`."""
 
     # What explicit constraints are called in messages ("pairs" or "triplets"),
@@ -345,63 +317,6 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "mining needs positives and negatives in every batch."
             )
 
-    def _split(self, data, rng, use):
-        if not use:
-            return data, None
-        if data.labels is not None:
-            train, validation = self._split_labelled(data.labels, rng)
-            if validation is None:
-                return data, None
-        else:
-            if self.early_stopping == "auto" and not _can_hold_out_kinds(data.extra):
-                return data, None  # too few pairs of a kind: the training loss
-            _check_kinds_to_hold_out(data.extra)
-            train, validation = split_constraints(
-                data.constraints.shape[0], self.validation_fraction, rng, data.extra
-            )
-        if validation.shape[0] == 0 and self.early_stopping == "auto":
-            return data, None  # too little data to hold any out: the training loss
-        if validation.shape[0] == 0:
-            what = ("no point (every class keeps at least 2 training points)"
-                    if data.labels is not None else f"none of the "
-                    f"{data.constraints.shape[0]} {self._constraint_name}")
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} holds out {what}; "
-                "raise it or set early_stopping=False."
-            )
-        return data.subset(train), data.subset(validation)
-
-    def _validation_mode(self, labels):
-        """'classes', 'samples' or 'both': how labelled rows are held out."""
-        if self.validation != "auto":
-            return self.validation
-        n_classes = int(labels.max()) + 1
-        return ("classes" if n_classes >= _MIN_CLASSES_FOR_CLASS_VALIDATION
-                else "samples")
-
-    def _split_labelled(self, labels, rng):
-        """Held-out rows of labelled data: ``(train, validation or None)``."""
-        mode = self._validation_mode(labels)
-        if mode == "samples":
-            return split_classes(labels, self.validation_fraction, rng)
-        n_classes = int(labels.max()) + 1
-        held = split_held_out_classes(labels, self.validation_fraction, rng)
-        if held is not None and mode == "both":
-            # Whole classes, then rows of every class left for training.
-            train, validation = held
-            kept, rows = split_classes(labels[train], self.validation_fraction, rng)
-            return (train[kept],
-                    np.sort(np.concatenate((validation, train[rows]))))
-        if held is None:
-            if self.early_stopping == "auto":
-                return None, None
-            raise ValueError(
-                f"validation='classes' holds out at least 2 whole classes and trains "
-                f"on at least 2; y has {n_classes} classes. Use validation='samples' "
-                "or set early_stopping=False."
-            )
-        return held
-
     def _initial_parameters(self, X, rng, continuing):
         if continuing:
             params = [p.copy() for p in self.coefs_ + self.intercepts_]
@@ -460,7 +375,12 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             # that keeps the input space's Euclidean geometry (see
             # _ModelSelection); training stops when no network improved the
             # held-out score for n_iter_no_change epochs.
-            select = _ModelSelection(self._fallback_parameters(params, train),
+            fallback = None
+            if self.skip is not None:
+                coefs, intercepts, _ = self._unpack(params)
+                fallback = fallback_parameters(coefs, intercepts, train,
+                                               self.n_components, self.normalize)
+            select = _ModelSelection(fallback,
                                      lambda p: self._validation_score(p, train,
                                                                       validation))
             scores.append(select.offer(params))
@@ -499,19 +419,6 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                 "n_epochs": n_epochs, "converged": converged,
                 "fell_back": fell_back}
 
-    def _fallback_parameters(self, params, train):
-        """The network that embeds like the input space, or None without a skip
-        path (see :func:`init_euclidean_skip`): the output layer at zero, the
-        skip path on the principal directions of the training rows."""
-        if self.skip is None:
-            return None
-        coefs, intercepts, _ = self._unpack(params)
-        X = train.X if train.labels is not None else train.X[
-            np.unique(train.constraints)]
-        skip, bias = init_euclidean_skip(X, self.n_components, self.normalize)
-        return ([c.copy() for c in coefs[:-1]] + [np.zeros_like(coefs[-1])]
-                + [b.copy() for b in intercepts[:-1]] + [bias, skip])
-
     def _run_epoch(self, params, train, members, rng):
         if train.labels is not None:
             batches = self._class_batches(members, rng)
@@ -533,7 +440,8 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             coefs, intercepts, skip = self._unpack(params)
             loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms = (
                 network_loss_grad(X_batch, coefs, intercepts, embedding_loss,
-                                  self.activation, self.normalize, self.alpha, skip)
+                                  self.activation, self.normalize, self.alpha, skip,
+                                  self._n_threads)
             )
             grads = coef_grads + intercept_grads
             if skip_grad is not None:
@@ -549,46 +457,15 @@ class DeepEmbeddingBase(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return class_batches(members, self.batch_size, self.n_samples_per_class, rng)
 
     def _validation_score(self, params, train, validation):
-        """Held-out scores (higher is better) of a network: ``(merit, guard)``,
-        two tuples.
-
-        Labelled data: the held-out rows of the training classes are retrieved
-        among the training rows, their MAP@R is a merit and their kNN accuracy
-        (``_VALIDATION_NEIGHBORS`` neighbours, the closed-set use) a guard; the
-        rows of the held-out classes are scored by their MAP@R, leave-one-out in
-        a gallery of those rows and the training rows (retrieval of classes
-        never trained on, among the ones trained on), both a merit and a guard;
-        either kind is left out when nothing of it is held out.
-        Constraints: the subclass's score of the held-out constraints. Rows are
-        embedded block by block and ranked with a partial sort, so memory stays
-        O(block * width).
-        """
+        """Held-out scores of a network, ``(merit, guard)``: see
+        :func:`held_out_scores`. Rows are embedded block by block."""
         def embed(X):
             return _embed_blocks(X, *self._unpack(params), self.activation,
-                                 self.normalize)
+                                 self.normalize, _VALIDATION_EMBED_ROWS,
+                                 self._n_threads)
 
-        if validation.labels is not None:
-            E_train = embed(train.X)
-            E_val = embed(validation.X)
-            seen = np.isin(validation.labels, train.labels)
-            merit, guard = [], []
-            if np.any(seen):
-                E_seen, y_seen = E_val[seen], validation.labels[seen]
-                merit.append(map_at_r(E_seen, y_seen, X_ref=E_train,
-                                      y_ref=train.labels))
-                guard.append(knn_accuracy(E_seen, y_seen, _VALIDATION_NEIGHBORS,
-                                          X_ref=E_train, y_ref=train.labels))
-            if not np.all(seen):
-                unseen = _map_at_r_among(E_val[~seen], validation.labels[~seen],
-                                         E_train, train.labels)
-                merit.append(unseen)
-                guard.append(unseen)
-            return tuple(merit), tuple(guard)
-        rows, local = np.unique(validation.constraints, return_inverse=True)
-        local = local.reshape(validation.constraints.shape).astype(np.int64)
-        score = self._constraint_score(embed(validation.X[rows]), local,
-                                       validation.extra)
-        return (score,), (score,)
+        return held_out_scores(embed, train, validation, self._constraint_score,
+                               self._n_threads)
 
     def _warn_if_collapsed(self, train):
         if train.labels is not None:
@@ -623,80 +500,24 @@ def _projected(data, basis):
         return None
     return _TrainingData(data.X @ basis, labels=data.labels,
                          constraints=data.constraints, extra=data.extra)
-class _ModelSelection:
-    """Which network a fit returns, from its held-out scores.
+def _embed_blocks(X, coefs, intercepts, skip, activation, normalize,
+                  piece_rows=None, n_threads=1):
+    """The network's embedding of X, in pieces of ``_EMBED_ROWS`` rows (or of
+    ``piece_rows`` if fewer) shared out over ``n_threads`` threads."""
+    step = _EMBED_ROWS if piece_rows is None else min(piece_rows, _EMBED_ROWS)
+    starts = range(0, X.shape[0], step)
+    if len(starts) == 1:
+        return forward(X, coefs, intercepts, activation, normalize, skip)[0]
+    embedding = np.empty((X.shape[0], coefs[-1].shape[1]))
 
-    Every candidate network (the starting one, then one per epoch) is scored by
-    ``score(params)``: ``(merit, guard)``, two tuples of held-out scores (for
-    labelled data, rows of the training classes and whole held-out classes; see
-    ``_validation_score``). A candidate counts only if it is at least as good as
-    the fall-back network on every guard, and among those the best mean merit
-    wins; ties, and no candidate counting, keep the fall-back. The fall-back
-    embeds like the input space (None: no fall-back, the best mean wins), so
-    the fit is never chosen worse than the input space on held-out data, for
-    closed-set use (rows of known classes) and unseen classes alike.
+    def embed_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + step)
+            embedding[rows] = forward(X[rows], coefs, intercepts, activation,
+                                      normalize, skip)[0]
 
-    ``offer(params)`` scores a candidate and returns its mean score;
-    ``best_trained`` is the best mean offered so far (what early stopping
-    watches), ``chosen`` and ``chosen_score`` the parameters and mean score
-    selected.
-    """
-
-    def __init__(self, fallback, score):
-        self._score = score
-        self.best_trained = -np.inf
-        self.chosen = None
-        self.chosen_score = -np.inf
-        self._floor = None
-        self.fell_back = fallback is not None
-        if fallback is not None:
-            merit, guard = score(fallback)
-            self._floor = tuple(float(part) for part in guard)
-            self.chosen = fallback
-            self.chosen_score = float(np.mean(merit))
-
-    def offer(self, params):
-        merit, guard = self._score(params)
-        mean = float(np.mean(merit))
-        self.best_trained = max(self.best_trained, mean)
-        safe = self._floor is None or all(
-            float(part) >= floor for part, floor in zip(guard, self._floor))
-        if safe and mean > self.chosen_score:
-            self.chosen = [p.copy() for p in params]
-            self.chosen_score = mean
-            self.fell_back = False
-        return mean
-
-
-def _embed_blocks(X, coefs, intercepts, skip, activation, normalize):
-    """The network's embedding of X, ``_EMBED_ROWS`` rows at a time."""
-    blocks = [
-        forward(X[start:start + _EMBED_ROWS], coefs, intercepts, activation,
-                normalize, skip)[0]
-        for start in range(0, X.shape[0], _EMBED_ROWS)
-    ]
-    return blocks[0] if len(blocks) == 1 else np.vstack(blocks)
-
-
-def _can_hold_out_kinds(kinds):
-    """Whether every kind of pair has the two that early stopping needs."""
-    return kinds is None or np.bincount(kinds, minlength=2).min() >= 2
-
-
-def _check_kinds_to_hold_out(kinds):
-    """Early stopping on pairs holds out both kinds: each needs two pairs (one to
-    train on, one to score), or the held-out ROC AUC would be undefined."""
-    if kinds is None:
-        return
-    counts = np.bincount(kinds, minlength=2)
-    if counts.min() < 2:
-        names = ("dissimilar", "similar")
-        shown = ", ".join(f"{counts[k]} {names[k]}" for k in (1, 0))
-        raise ValueError(
-            f"early_stopping holds out similar and dissimilar pairs and needs at "
-            f"least 2 of each kind (one to train on, one to score); got {shown}. "
-            "Give more pairs or set early_stopping=False."
-        )
+    map_on_threads(embed_pieces, len(starts), n_threads)
+    return embedding
 
 
 def embedding_collapsed(embedding):

@@ -103,12 +103,17 @@ SHARED_DOCS = {
         epoch: mean batch loss, fraction of active pairs or triplets (non-zero
         loss among those selected), validation score, elapsed seconds.
 """ + N_JOBS_DOC + """
-        What runs on these threads: :class:`DeepTriplet`'s mining and loss of
-        every batch (its O(b^3) part, split by anchor; every miner but
-        'distance_weighted'). The network's products stay on one BLAS thread
-        (a batch's products are too small for BLAS threads to pay off), and
-        :class:`DeepSiamese` and the pair and triplet learners run on one
-        thread. The model is bit-identical for every ``n_jobs`` (tested).""",
+        What runs on these threads, in pieces of fixed size: the network's
+        forward and backward passes of every batch (64 rows a piece; BLAS
+        keeps one thread per piece, as a batch's products are too small for
+        BLAS's own threads to pay off), the batch's distances and their
+        gradient, :class:`DeepTriplet`'s mining and loss (split by anchor;
+        every miner but 'distance_weighted'), and the early stopping's
+        embedding and ranking of the held-out rows of unseen classes.
+        :class:`DeepSiamese`'s pair selection and loss stay on one thread. The
+        pieces do not depend on ``n_jobs`` and their gradients are summed in
+        one order, so the model is bit-identical for every ``n_jobs``
+        (tested).""",
     "attributes": """\
     coefs_ : list of ndarray of shape (n_layer_inputs, n_layer_outputs)
         Weight matrix of every layer, input layer first.

@@ -6,17 +6,28 @@ optional linear ``skip`` matrix of shape (n_features, n_components) that maps th
 input straight to the output layer: ``f(x) = mlp(x) + x @ skip``. Hidden layers
 apply the activation; the output layer is linear, optionally followed by an L2
 normalisation of each row. All products go through BLAS.
+
+A batch is embedded and back-propagated in pieces of ``PIECE_ROWS`` rows, which
+run on threads at once (NumPy's products release the GIL; BLAS keeps one thread
+in each); the weight gradients of the pieces are summed in the pieces' order.
+The pieces do not depend on the number of threads, so neither does the result.
 """
 
 import numpy as np
 
 from .._init import symmetric_eigh
+from .._kernels import pairwise_sq_dists, row_sq_norms
+from .._threads import map_on_threads
 
 ACTIVATIONS = ("identity", "relu", "tanh", "leaky_relu")
 # Slope of 'leaky_relu' for negative inputs.
 LEAKY_SLOPE = 0.01
 # Norms below this are treated as this in the normalisation (an all-zero output).
 _NORM_FLOOR = 1e-12
+# Rows of a batch in one piece of the forward and backward passes (see above). A
+# batch of 256 rows (the default) makes 4 pieces: work for up to 4 threads, in
+# products large enough for BLAS to run near its peak.
+PIECE_ROWS = 64
 
 
 def init_parameters(layer_sizes, rng):
@@ -220,13 +231,18 @@ def backward(grad_embedding, cache, coefs, activation):
 
 
 def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normalize,
-                      alpha, skip=None):
+                      alpha, skip=None, n_threads=1):
     """Loss of the embedded batch plus the L2 penalty, and its gradients.
 
     ``L = embedding_loss(f(X)) + alpha/2 * sum_l |coefs[l]|_F^2`` (neither the
     biases nor the skip path are penalised: the penalty would pull the skip path,
     started at the PCA projection, towards zero). Side-effect free: tests and the
     optimisers call the same code.
+
+    The rows of X are embedded, and the gradient back-propagated, in pieces of
+    ``PIECE_ROWS`` rows shared out over ``n_threads`` threads; the gradients of
+    the pieces are summed in the pieces' order, so the result is the same bit
+    for bit whatever ``n_threads``.
 
     Parameters
     ----------
@@ -238,6 +254,8 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
     normalize : bool
     alpha : float
     skip : ndarray of shape (n_features, n_components) or None
+    n_threads : int, default=1
+        Threads the pieces run on.
 
     Returns
     -------
@@ -247,15 +265,90 @@ def network_loss_grad(X, coefs, intercepts, embedding_loss, activation, normaliz
     n_active, n_terms : int
         Active and selected pairs or triplets of the batch.
     """
-    embedding, cache = forward(X, coefs, intercepts, activation, normalize, skip)
+    starts = range(0, X.shape[0], PIECE_ROWS)
+    embedding = np.empty((X.shape[0], coefs[-1].shape[1]))
+    caches = [None] * len(starts)
+
+    def forward_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            embedding[rows], caches[piece] = forward(X[rows], coefs, intercepts,
+                                                     activation, normalize, skip)
+
+    map_on_threads(forward_pieces, len(starts), n_threads)
     loss, grad_embedding, n_active, n_terms = embedding_loss(embedding)
-    coef_grads, intercept_grads, skip_grad = backward(grad_embedding, cache, coefs,
-                                                      activation)
+    pieces = [None] * len(starts)
+
+    def backward_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            pieces[piece] = backward(grad_embedding[rows], caches[piece], coefs,
+                                     activation)
+
+    map_on_threads(backward_pieces, len(starts), n_threads)
+    coef_grads, intercept_grads, skip_grad = _sum_in_order(pieces)
     if alpha > 0.0:
         for W, grad in zip(coefs, coef_grads):
             loss += 0.5 * alpha * np.sum(W * W)
             grad += alpha * W
     return loss, coef_grads, intercept_grads, skip_grad, n_active, n_terms
+
+
+def _sum_in_order(pieces):
+    """The gradients ``(coef_grads, intercept_grads, skip_grad)`` of the pieces,
+    summed in the pieces' order (into the first piece's arrays)."""
+    coef_grads, intercept_grads, skip_grad = pieces[0]
+    for piece_coefs, piece_intercepts, piece_skip in pieces[1:]:
+        for total, part in zip(coef_grads + intercept_grads,
+                               piece_coefs + piece_intercepts):
+            total += part
+        if skip_grad is not None:
+            skip_grad += piece_skip
+    return coef_grads, intercept_grads, skip_grad
+
+
+def batch_sq_dists(E, n_threads=1):
+    """``pairwise_sq_dists(E, E)``, in pieces of ``PIECE_ROWS`` rows on
+    ``n_threads`` threads (the same bits whatever ``n_threads``).
+
+    E (b, k) float64 C; returns a new (b, b) array. Cost O(b^2 k).
+    """
+    starts = range(0, E.shape[0], PIECE_ROWS)
+    sq_norms = row_sq_norms(E)
+    D2 = np.empty((E.shape[0], E.shape[0]))
+
+    def rows_of_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            D2[rows] = pairwise_sq_dists(E[rows], E, sq_norms[rows], sq_norms)
+
+    map_on_threads(rows_of_pieces, len(starts), n_threads)
+    return D2
+
+
+def batch_weights_grad(E, W, n_threads=1):
+    """Gradient in E of ``sum_ij W[i, j] |E_i - E_j|^2``, as the kernel
+    ``sq_dist_weights_grad`` (``2 (diag(s) E - S E)``, ``S = W + W^T``, s its
+    row sums), in pieces of ``PIECE_ROWS`` rows on ``n_threads`` threads (the
+    same bits whatever ``n_threads``).
+
+    E (b, k) and W (b, b) float64; returns a new (b, k) array. Cost O(b^2 k).
+    """
+    S = W + W.T
+    sums = S.sum(axis=1)
+    starts = range(0, E.shape[0], PIECE_ROWS)
+    grad = np.empty_like(E)
+
+    def rows_of_pieces(first, stop):
+        for piece in range(first, stop):
+            rows = slice(starts[piece], starts[piece] + PIECE_ROWS)
+            part = E[rows] * sums[rows, None]
+            part -= S[rows] @ E
+            part *= 2.0
+            grad[rows] = part
+
+    map_on_threads(rows_of_pieces, len(starts), n_threads)
+    return grad
 
 
 def pack(arrays):

@@ -8,11 +8,10 @@ from .._kernels import (
     contrastive_loss_weights,
     contrastive_pairs,
     pair_sq_dists,
-    pairwise_sq_dists,
-    sq_dist_weights_grad,
 )
 from .._validation import Interval, Real, check_pair_labels
 from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
+from ._network import batch_sq_dists, batch_weights_grad
 
 
 @fill_docstring
@@ -203,13 +202,15 @@ class DeepSiamese(DeepEmbeddingBase):
         scores = None if self.hard_negatives else rng.random_sample((b, b))
 
         def embedding_loss(E):
-            D2 = pairwise_sq_dists(E, E)
+            n_threads = getattr(self, "_n_threads", 1)  # set by fit
+            D2 = batch_sq_dists(E, n_threads)
             left, right, similar = contrastive_pairs(
                 labels, D2 if scores is None else scores
             )
             loss, n_active, W = contrastive_loss_weights(D2, left, right, similar,
                                                          margin)
-            return loss, sq_dist_weights_grad(E, W), n_active, left.shape[0]
+            grad = batch_weights_grad(E, W, n_threads)
+            return loss, grad, n_active, left.shape[0]
 
         return embedding_loss
 

@@ -7,12 +7,11 @@ from .._constraints import cooccurring_tracklets
 from .._kernels import (
     MINER_NOT_EASY,
     mine_allowed_triplets,
-    pairwise_sq_dists,
-    sq_dist_weights_grad,
     triplet_loss_weights,
 )
 from .._validation import StrOptions, check_frames, check_X_y_classes
 from ._base import SHARED_DOCS, _TrainingData
+from ._network import batch_sq_dists, batch_weights_grad
 from ._triplet import MINERS, DeepTriplet
 from ._tuples import _parameter_blocks
 
@@ -325,13 +324,14 @@ class DeepTripletTracklets(DeepTriplet):
         n_valid = int(np.sum((counts - 1) * allowed.sum(axis=1)))
 
         def embedding_loss(E):
-            D2 = pairwise_sq_dists(E, E)
+            n_threads = getattr(self, "_n_threads", 1)  # set by fit
+            D2 = batch_sq_dists(E, n_threads)
             anchors, positives, negatives = mine_allowed_triplets(
                 D2, labels, allowed, margin, squared, code)
             loss, n_active, W = triplet_loss_weights(
                 D2, anchors, positives, negatives, margin, squared)
             n_terms = n_valid if self.miner == "all" else anchors.shape[0]
-            return loss, sq_dist_weights_grad(E, W), n_active, n_terms
+            return loss, batch_weights_grad(E, W, n_threads), n_active, n_terms
 
         return embedding_loss
 

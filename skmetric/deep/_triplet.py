@@ -12,18 +12,13 @@ from .._kernels import (
     distance_weighted_triplets,
     triplet_rows_loss_weights,
     pair_sq_dists,
-    pairwise_sq_dists,
-    sq_dist_weights_grad,
     triplet_constraint_loss_grad,
     triplet_loss_weights,
 )
+from .._threads import map_on_threads
 from .._validation import Interval, Real, StrOptions, check_triplets
-from ._base import (
-    SHARED_PARAMETER_CONSTRAINTS,
-    DeepEmbeddingBase,
-    fill_docstring,
-    map_on_threads,
-)
+from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
+from ._network import batch_sq_dists, batch_weights_grad
 
 MINERS = {
     "all": MINER_ALL,
@@ -271,7 +266,8 @@ class DeepTriplet(DeepEmbeddingBase):
         n_valid = int(np.sum((counts - 1) * (labels.shape[0] - counts)))
 
         def embedding_loss(E):
-            D2 = pairwise_sq_dists(E, E)
+            n_threads = getattr(self, "_n_threads", 1)  # set by fit
+            D2 = batch_sq_dists(E, n_threads)
             if uniforms is not None:
                 anchors, positives, negatives = distance_weighted_triplets(
                     D2, labels, margin, squared, E.shape[1], DISTANCE_WEIGHTED_MIN,
@@ -284,10 +280,10 @@ class DeepTriplet(DeepEmbeddingBase):
             else:
                 loss, n_active, n_selected, W = mined_triplet_loss_weights(
                     D2, labels, margin, squared, code,
-                    getattr(self, "_n_threads", 1),  # set by fit
+                    n_threads,
                 )
             n_terms = n_valid if self.miner == "all" else n_selected
-            return loss, sq_dist_weights_grad(E, W), n_active, n_terms
+            return loss, batch_weights_grad(E, W, n_threads), n_active, n_terms
 
         return embedding_loss
 
