@@ -270,7 +270,9 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
         active_a = 0
         selected_a = 0
         if miner == MINER_BATCH_HARD:
-            p_best, n_best = -1, -1
+            # int64, not the literal -1: handed to _add_triplet below, a literal
+            # would compile a second specialisation of it.
+            p_best, n_best = np.int64(-1), np.int64(-1)
             for j in range(b):
                 if j == a:
                     continue
