@@ -7,8 +7,8 @@ Conventions (see STYLE.md):
   float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
 - a kernel with a ``prange`` loop is ``@kernel(parallel=True)``: a
   :class:`~._core.ThreadedKernel`, compiled serial and parallel on first use of each,
-  running the serial one on one thread (a small fit never compiles the parallel
-  one); call it from Python, not from another kernel;
+  running the serial one on one thread or on small arrays (a small fit never
+  compiles the parallel one); call it from Python, not from another kernel;
 - a first fit with an empty cache compiles every kernel on its path, so kernels
   avoid what is slow to compile and adds nothing to the loops: an array assigned
   to a slice (``out[i] = row``, ``a[:n] = b[:n]``) compiles numba's formatted

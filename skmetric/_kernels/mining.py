@@ -355,9 +355,10 @@ def contrastive_pairs(labels, negative_scores):
     similar = np.empty(m_max, dtype=np.int64)
     candidates = np.empty(b, dtype=np.int64)
     scores = np.empty(b)
+    chosen = np.empty(b, dtype=np.int64)
     m = 0
     for i in range(b):
-        n_neg = 0
+        n_neg = np.int64(0)  # not a literal: handed to _smallest_first below
         for j in range(b):
             if j == i:
                 continue
@@ -368,14 +369,70 @@ def contrastive_pairs(labels, negative_scores):
                 candidates[n_neg] = j
                 scores[n_neg] = negative_scores[i, j]
                 n_neg += 1
-        keep = min(counts[i], n_neg)
+        keep = counts[i] if counts[i] < n_neg else n_neg
         if keep == 0:
             continue
-        order = np.argsort(scores[:n_neg], kind="mergesort")
+        _smallest_first(scores, n_neg, keep, chosen)
         for r in range(keep):
-            left[m], right[m], similar[m] = i, candidates[order[r]], 0
+            left[m], right[m], similar[m] = i, candidates[chosen[r]], 0
             m += 1
     return left[:m].copy(), right[:m].copy(), similar[:m].copy()
+
+
+@kernel()
+def _smallest_first(scores, n, keep, out):
+    # out[:keep] = the positions of the keep smallest of scores[:n], in the order
+    # of a stable sort (by score, then position; NaN after every number), as
+    # np.argsort(scores[:n], kind="mergesort")[:keep]: a max-heap of the keep
+    # best so far, then sorted in place. O(n log keep), and no sort routine to
+    # compile (numba's merge sort is most of a first DeepSiamese fit otherwise).
+    size = 0
+    for c in range(n):
+        if size < keep:  # sift c up from the end of the heap
+            slot = size
+            size += 1
+            while slot > 0:
+                parent = (slot - 1) // 2
+                if not _ranks_before(scores, out[parent], c):
+                    break
+                out[slot] = out[parent]
+                slot = parent
+            out[slot] = c
+        elif _ranks_before(scores, c, out[0]):  # c replaces the largest kept
+            _sift_down(scores, out, keep, c)
+    for end in range(keep - 1, 0, -1):  # heap sort: the largest to the end
+        top = out[0]
+        _sift_down(scores, out, end, out[end])
+        out[end] = top
+
+
+@kernel()
+def _sift_down(scores, heap, size, item):
+    # Puts item at the root of the max-heap heap[:size] and sifts it down.
+    slot = 0
+    while True:
+        child = 2 * slot + 1
+        if child >= size:
+            break
+        if child + 1 < size and _ranks_before(scores, heap[child], heap[child + 1]):
+            child += 1
+        if not _ranks_before(scores, item, heap[child]):
+            break
+        heap[slot] = heap[child]
+        slot = child
+    heap[slot] = item
+
+
+@kernel()
+def _ranks_before(scores, i, j):
+    # (scores[i], i) < (scores[j], j), a NaN score after every number.
+    a = scores[i]
+    b = scores[j]
+    if a < b or (b != b and a == a):
+        return True
+    if b < a or (a != a and b == b):
+        return False
+    return i < j
 
 
 @kernel()
