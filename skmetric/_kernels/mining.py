@@ -36,8 +36,14 @@ def sq_dist_weights_grad(E, W):
 
 @kernel()
 def _delta_matrix(D2, squared):
-    # delta of every pair: D2 itself, or its element-wise square root.
-    return D2 if squared else np.sqrt(D2)
+    # delta of every pair: a copy of D2, or its element-wise square root (a loop:
+    # the array expression np.sqrt(D2) is several times slower to compile).
+    n_rows, n_cols = D2.shape
+    delta = np.empty((n_rows, n_cols))
+    for i in range(n_rows):
+        for j in range(n_cols):
+            delta[i, j] = D2[i, j] if squared else np.sqrt(D2[i, j])
+    return delta
 
 
 @kernel()
@@ -232,7 +238,9 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
                 W[a, n] -= 0.5 / d_an
     if n_active > 0:
         loss /= n_active
-        W /= n_active
+        for i in range(b):  # W /= n_active, element by element (cheaper to compile)
+            for j in range(b):
+                W[i, j] /= n_active
     return loss, n_active, W
 
 
