@@ -7,8 +7,18 @@ Conventions (see STYLE.md):
   float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
 - a kernel with a ``prange`` loop is ``@kernel(parallel=True)``: a
   :class:`~._core.ThreadedKernel`, compiled serial and parallel on first use of each,
-  running the serial one on one thread (a small fit never compiles the parallel
-  one); call it from Python, not from another kernel;
+  running the serial one on one thread or on small arrays (a small fit never
+  compiles the parallel one); call it from Python, not from another kernel;
+- a first fit with an empty cache compiles every kernel on its path, so kernels
+  avoid what is slow to compile and adds nothing to the loops: an array assigned
+  to a slice (``out[i] = row``, ``a[:n] = b[:n]``) compiles numba's formatted
+  shape-mismatch error, string code of about a second, where an element loop
+  does not; ``np.full`` and the builtins ``max``/``min`` each compile a helper
+  per type, where ``np.empty`` and a loop, or a comparison, do not; and an
+  integer constant carried in a variable (``best = -1``) and handed to another
+  kernel compiles that kernel a second time for the literal, where
+  ``np.int64(-1)`` does not (``tests/test_kernels.py`` checks that a fit of
+  every estimator leaves each kernel with one signature);
 - kernels never validate, draw random numbers or print: callers check and convert
   their input once (``skmetric._validation``) and hand the arrays in;
 - distances are squared inside; square roots are taken at the API boundary;
@@ -56,7 +66,6 @@ from .tracking import (  # noqa: F401
 )
 from .lmnn import (  # noqa: F401
     impostor_pairs_from_gram,
-    _grown,
     lmnn_push_loss_weights,
     _exact_sq_dist,
     pairs_within_radius,

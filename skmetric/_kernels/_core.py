@@ -4,6 +4,7 @@ import functools
 import types
 
 import numba
+import numpy as np
 from numba import njit
 
 
@@ -43,12 +44,14 @@ class ThreadedKernel:
     """A ``prange`` kernel compiled twice, lazily: parallel, and serial.
 
     A call runs :attr:`parallel` when numba may use more than one thread (the
-    thread policy of :mod:`skmetric._threads` has set it for the fit), else
-    :attr:`serial`, where ``prange`` is a plain ``range``. Every ``prange``
+    thread policy of :mod:`skmetric._threads` has set it for the fit) and its
+    array arguments hold at least ``_PARALLEL_MIN_ELEMENTS`` values together,
+    else :attr:`serial`, where ``prange`` is a plain ``range``. Every ``prange``
     iteration of a kernel writes only its own outputs, so the two return the same
-    arrays, bit for bit (tests/test_kernels.py). Compiling the parallel variant
-    costs several times the serial one; small fits, which LMNN runs on one
-    thread, never compile it.
+    arrays, bit for bit (tests/test_kernels.py), and the choice never changes a
+    result. Compiling the parallel variant costs several times the serial one;
+    small problems, on which starting threads costs more than it saves, never
+    compile it.
 
     Attributes
     ----------
@@ -76,9 +79,22 @@ class ThreadedKernel:
         functools.update_wrapper(self, function)
 
     def __call__(self, *args):
-        if numba.get_num_threads() > 1:
+        if (_n_elements(args) >= _PARALLEL_MIN_ELEMENTS
+                and numba.get_num_threads() > 1):
             return self.parallel(*args)
         return self.serial(*args)
+
+
+# A threaded kernel whose array arguments hold fewer values than this runs its
+# serial variant: the work is then tens of microseconds, what starting the threads
+# of a parallel region costs, and the parallel variant's compilation (seconds) is
+# never paid by a small fit.
+_PARALLEL_MIN_ELEMENTS = 2**15
+
+
+def _n_elements(args):
+    """Values held by the array arguments of a call together."""
+    return sum(arg.size for arg in args if isinstance(arg, np.ndarray))
 
 
 # Only the flags that make the sums of squares vectorise; no 'nnan'/'ninf', so a

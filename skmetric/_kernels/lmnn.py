@@ -30,7 +30,7 @@ def impostor_pairs_from_gram(
     memory.
     """
     n_rows, n_cols = gram.shape
-    capacity = max(64, 2 * n_cols)
+    capacity = 2 * n_cols if 2 * n_cols > 64 else 64
     anchors = np.empty(capacity, dtype=np.int64)
     impostors = np.empty(capacity, dtype=np.int64)
     row_dists = np.empty(n_cols)
@@ -41,7 +41,8 @@ def impostor_pairs_from_gram(
         sq_a = row_sq[a]
         radius_a = row_radius[a]
         for b in range(n_cols):  # vectorised: no branch
-            row_dists[b] = max(sq_a + col_sq[b] - 2.0 * gram[a, b], 0.0)
+            d = sq_a + col_sq[b] - 2.0 * gram[a, b]
+            row_dists[b] = 0.0 if 0.0 > d else d  # max(d, 0.0)
         n_hits = 0
         for b in range(n_cols):
             d = row_dists[b]
@@ -55,10 +56,17 @@ def impostor_pairs_from_gram(
                 n_hits += 1
         if n_hits == 0:
             continue
-        if count + n_hits > capacity:
-            capacity = max(2 * capacity, count + n_hits)
-            anchors = _grown(anchors, count, capacity)
-            impostors = _grown(impostors, count, capacity)
+        if count + n_hits > capacity:  # grow both buffers, element by element
+            capacity = 2 * capacity
+            if count + n_hits > capacity:
+                capacity = count + n_hits
+            grown_anchors = np.empty(capacity, dtype=np.int64)
+            grown_impostors = np.empty(capacity, dtype=np.int64)
+            for t in range(count):
+                grown_anchors[t] = anchors[t]
+                grown_impostors[t] = impostors[t]
+            anchors = grown_anchors
+            impostors = grown_impostors
         for h in range(n_hits):
             b = hit_cols[h]
             if hit_is_row[h]:
@@ -69,13 +77,6 @@ def impostor_pairs_from_gram(
                 impostors[count] = row_index[a]
             count += 1
     return anchors[:count].copy(), impostors[:count].copy()
-
-
-@kernel()
-def _grown(values, count, capacity):
-    out = np.empty(capacity, dtype=values.dtype)
-    out[:count] = values[:count]
-    return out
 
 
 @kernel()
@@ -177,29 +178,31 @@ def grouped_impostor_pairs(Z, labels, radius, order, group_ptr, partner):
     """
     n_groups = group_ptr.shape[0] - 1
     counts = np.zeros(n_groups, dtype=np.int64)
-    for g in prange(n_groups):
-        counts[g] = _group_pairs(Z, labels, radius, order, group_ptr, g,
-                                 partner[g], np.empty(0, np.int64),
-                                 np.empty(0, np.int64), 0, False)
     offsets = np.zeros(n_groups + 1, dtype=np.int64)
+    nothing = np.empty(0, dtype=np.int64)
+    for g in prange(n_groups):  # count: nothing to write to
+        counts[g] = _group_pairs(Z, labels, radius, order, group_ptr, g,
+                                 partner[g], nothing, nothing, offsets[g])
     for g in range(n_groups):
         offsets[g + 1] = offsets[g] + counts[g]
     anchor = np.empty(offsets[-1], dtype=np.int64)
     impostor = np.empty(offsets[-1], dtype=np.int64)
     for g in prange(n_groups):
         _group_pairs(Z, labels, radius, order, group_ptr, g, partner[g], anchor,
-                     impostor, offsets[g], True)
+                     impostor, offsets[g])
     return anchor, impostor
 
 
 @kernel()
 def _group_pairs(Z, labels, radius, order, group_ptr, g, h, anchor, impostor,
-                 start, fill):
-    # Pairs of group g against group h (g <= h); counts them, or writes them
-    # from ``start`` on when ``fill``.
+                 start):
+    # Pairs of group g against group h (g <= h); counts them, and writes them
+    # from ``start`` on unless the output arrays are empty (the counting pass;
+    # when they are empty in the filling pass there is no pair to write).
+    fill = anchor.shape[0] > 0
     count = 0
     if g > h:
-        return 0
+        return count
     for a in range(group_ptr[g], group_ptr[g + 1]):
         i = order[a]
         first = a + 1 if g == h else group_ptr[h]
@@ -237,12 +240,17 @@ def nearest_from_gram(gram, row_sq, col_sq, k, first_row):
     n_rows, n_cols = gram.shape
     out = np.empty((n_rows, k), dtype=np.int64)
     for a in prange(n_rows):
-        best = np.full(k, np.inf)
-        index = np.full(k, -1, dtype=np.int64)
+        best = np.empty(k)
+        index = np.empty(k, dtype=np.int64)
+        for slot in range(k):
+            best[slot] = np.inf
+            index[slot] = -1
         sq_a = row_sq[a]
         own = first_row + a
         for b in range(n_cols):
-            d = max(sq_a + col_sq[b] - 2.0 * gram[a, b], 0.0)
+            d = sq_a + col_sq[b] - 2.0 * gram[a, b]
+            if 0.0 > d:  # max(d, 0.0)
+                d = 0.0
             if d >= best[k - 1] or b == own:
                 continue
             slot = k - 1
@@ -252,7 +260,8 @@ def nearest_from_gram(gram, row_sq, col_sq, k, first_row):
                 slot -= 1
             best[slot] = d
             index[slot] = b
-        out[a] = index
+        for slot in range(k):
+            out[a, slot] = index[slot]
     return out
 
 

@@ -36,8 +36,14 @@ def sq_dist_weights_grad(E, W):
 
 @kernel()
 def _delta_matrix(D2, squared):
-    # delta of every pair: D2 itself, or its element-wise square root.
-    return D2 if squared else np.sqrt(D2)
+    # delta of every pair: a copy of D2, or its element-wise square root (a loop:
+    # the array expression np.sqrt(D2) is several times slower to compile).
+    n_rows, n_cols = D2.shape
+    delta = np.empty((n_rows, n_cols))
+    for i in range(n_rows):
+        for j in range(n_cols):
+            delta[i, j] = D2[i, j] if squared else np.sqrt(D2[i, j])
+    return delta
 
 
 @kernel()
@@ -232,7 +238,9 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
                 W[a, n] -= 0.5 / d_an
     if n_active > 0:
         loss /= n_active
-        W /= n_active
+        for i in range(b):  # W /= n_active, element by element (cheaper to compile)
+            for j in range(b):
+                W[i, j] /= n_active
     return loss, n_active, W
 
 
@@ -270,7 +278,9 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
         active_a = 0
         selected_a = 0
         if miner == MINER_BATCH_HARD:
-            p_best, n_best = -1, -1
+            # int64, not the literal -1: handed to _add_triplet below, a literal
+            # would compile a second specialisation of it.
+            p_best, n_best = np.int64(-1), np.int64(-1)
             for j in range(b):
                 if j == a:
                     continue
@@ -353,9 +363,10 @@ def contrastive_pairs(labels, negative_scores):
     similar = np.empty(m_max, dtype=np.int64)
     candidates = np.empty(b, dtype=np.int64)
     scores = np.empty(b)
+    chosen = np.empty(b, dtype=np.int64)
     m = 0
     for i in range(b):
-        n_neg = 0
+        n_neg = np.int64(0)  # not a literal: handed to _smallest_first below
         for j in range(b):
             if j == i:
                 continue
@@ -366,14 +377,70 @@ def contrastive_pairs(labels, negative_scores):
                 candidates[n_neg] = j
                 scores[n_neg] = negative_scores[i, j]
                 n_neg += 1
-        keep = min(counts[i], n_neg)
+        keep = counts[i] if counts[i] < n_neg else n_neg
         if keep == 0:
             continue
-        order = np.argsort(scores[:n_neg], kind="mergesort")
+        _smallest_first(scores, n_neg, keep, chosen)
         for r in range(keep):
-            left[m], right[m], similar[m] = i, candidates[order[r]], 0
+            left[m], right[m], similar[m] = i, candidates[chosen[r]], 0
             m += 1
     return left[:m].copy(), right[:m].copy(), similar[:m].copy()
+
+
+@kernel()
+def _smallest_first(scores, n, keep, out):
+    # out[:keep] = the positions of the keep smallest of scores[:n], in the order
+    # of a stable sort (by score, then position; NaN after every number), as
+    # np.argsort(scores[:n], kind="mergesort")[:keep]: a max-heap of the keep
+    # best so far, then sorted in place. O(n log keep), and no sort routine to
+    # compile (numba's merge sort is most of a first DeepSiamese fit otherwise).
+    size = 0
+    for c in range(n):
+        if size < keep:  # sift c up from the end of the heap
+            slot = size
+            size += 1
+            while slot > 0:
+                parent = (slot - 1) // 2
+                if not _ranks_before(scores, out[parent], c):
+                    break
+                out[slot] = out[parent]
+                slot = parent
+            out[slot] = c
+        elif _ranks_before(scores, c, out[0]):  # c replaces the largest kept
+            _sift_down(scores, out, keep, c)
+    for end in range(keep - 1, 0, -1):  # heap sort: the largest to the end
+        top = out[0]
+        _sift_down(scores, out, end, out[end])
+        out[end] = top
+
+
+@kernel()
+def _sift_down(scores, heap, size, item):
+    # Puts item at the root of the max-heap heap[:size] and sifts it down.
+    slot = 0
+    while True:
+        child = 2 * slot + 1
+        if child >= size:
+            break
+        if child + 1 < size and _ranks_before(scores, heap[child], heap[child + 1]):
+            child += 1
+        if not _ranks_before(scores, item, heap[child]):
+            break
+        heap[slot] = heap[child]
+        slot = child
+    heap[slot] = item
+
+
+@kernel()
+def _ranks_before(scores, i, j):
+    # (scores[i], i) < (scores[j], j), a NaN score after every number.
+    a = scores[i]
+    b = scores[j]
+    if a < b or (b != b and a == a):
+        return True
+    if b < a or (a != a and b == b):
+        return False
+    return i < j
 
 
 @kernel()

@@ -9,7 +9,7 @@ embedding) instead of the whole (b, b) distance matrix of a batch of b rows.
 import numpy as np
 
 from ._core import kernel
-from .mining import MINER_BATCH_HARD, _triplet_selected
+from .mining import MINER_BATCH_HARD, _delta_matrix, _triplet_selected
 
 
 @kernel()
@@ -141,7 +141,7 @@ def mine_allowed_triplets(D2, labels, allowed, margin, squared, miner):
     Two passes (count, then fill); cost O(b^3) time, O(m) memory.
     """
     b = labels.shape[0]
-    delta = D2 if squared else np.sqrt(D2)
+    delta = _delta_matrix(D2, squared)
     if miner == MINER_BATCH_HARD:
         anchors = np.empty(b, dtype=np.int64)
         positives = np.empty(b, dtype=np.int64)
