@@ -14,7 +14,7 @@ from ._sdml_solver import (
     solve_graphical_lasso,
     span_basis,
 )
-from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._tuples import PairLearnerMixin, sample_label_pairs
 from ._validation import Interval, StrOptions, check_params, check_X_y_classes
 
@@ -176,7 +176,7 @@ def fit_sdml(estimator, points, pairs, similar):
         f"{int(similar.sum())} similar and {int((~similar).sum())} dissimilar "
         "pairs."
     )
-    with thread_limits(estimator.n_jobs):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
         theta, n_iter, converged, gap = solve_graphical_lasso(
             S, alpha, max_iter=estimator.max_iter, tol=estimator.tol,
             printer=printer,
