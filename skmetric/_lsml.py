@@ -73,6 +73,14 @@ _NOTES = """
 
 def fit_lsml(estimator, points, quadruplets):
     """Shared fit of LSML and LSMLQuadruplets on validated row quadruplets."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_lsml(estimator, points, quadruplets)
+
+
+def _fit_lsml(estimator, points, quadruplets):
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
         raise ValueError(

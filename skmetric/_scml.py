@@ -92,6 +92,14 @@ _NOTES = """
 def fit_scml(estimator, points, triplets, basis, rng):
     """Shared fit of SCML and SCMLTriplets: ``basis`` (K, d) in any units, or
     None for the triplet-difference basis; ``rng`` a RandomState."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_scml(estimator, points, triplets, basis, rng)
+
+
+def _fit_scml(estimator, points, triplets, basis, rng):
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
         raise ValueError(

@@ -124,6 +124,14 @@ def _prior_inverse(prior, Z, estimator_name):
 
 def fit_sdml(estimator, points, pairs, similar):
     """Shared fit of SDML and SDMLPairs on validated pairs of rows of points."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_sdml(estimator, points, pairs, similar)
+
+
+def _fit_sdml(estimator, points, pairs, similar):
     name = type(estimator).__name__
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
