@@ -8,7 +8,7 @@ from sklearn.utils import check_random_state
 
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._itml_solver import solve_itml
-from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._tuples import PairLearnerMixin, sample_label_pairs
 from ._validation import Interval, StrOptions, check_params, check_X_y_classes
 
@@ -47,11 +47,16 @@ _NOTES = """
     there are more). metric-learn compares non-squared Euclidean percentiles with
     squared distances; here both are squared, as in the paper's :math:`d_A`.
 
-    It is solved by the paper's cyclic Bregman projections (Algorithm 1), each
-    the exact projection onto its constraint with the slack,
+    It is solved by the paper's Bregman projections (Algorithm 1), each the
+    exact projection onto its constraint with the slack,
     :math:`\\alpha = \\min(\\lambda_c, \\delta \\frac{\\gamma}{1 + \\gamma}
     (1/p - 1/\\xi_c))`, on points mapped so that the prior is the identity and
     scaled to unit magnitude (the solution does not depend on that scale).
+    Each sweep visits the pairs in a fresh random order (from a fixed seed:
+    fits are reproducible); in the order given, labelled pairs come as all
+    similar then all dissimilar ones and the sweeps undo each other's work
+    for thousands of sweeps, where reshuffled ones certify the same optimum in
+    tens.
     Convergence is certified by the duality gap: the projections keep (M, xi)
     the minimiser of the Lagrangian at the dual variables lambda >= 0, so the
     Lagrangian there is a lower bound on the optimum, and M with the best
@@ -88,8 +93,8 @@ _PARAMS = """\
         pairs; None takes the 5th and 95th percentiles of the data's squared
         prior distances.
     max_iter : int, default=10000
-        Most sweeps over the pairs (cyclic projections converge linearly, at a
-        rate set by the conditioning of the pairs: a thousand sweeps is common).
+        Most sweeps over the pairs (each sweep visits them in a fresh random
+        order; tens of sweeps are common).
     tol : float, default=1e-3
         Convergence when the duality gap, checked every 10 sweeps, is at most
         ``tol`` times the objective (at least 1): the objective is then
@@ -114,7 +119,7 @@ def fit_itml(estimator, points, pairs, similar):
             )
     printer = VerbosePrinter(estimator, [("Sweep", "d"), ("Largest step", ".2e"), ("Gap", ".2e"),
                                          ("Time(s)", ".2f")])
-    with thread_limits(estimator.n_jobs):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
         components, bounds_, n_iter, converged = solve_itml(
             points, pairs, similar, prior=estimator.prior, gamma=estimator.gamma,
             bounds=bounds, max_iter=estimator.max_iter, tol=estimator.tol,

@@ -9,6 +9,15 @@ with ``d_M(x, y) = (x - y)^T M (x - y)`` and ``D_ld(A, B) = tr(A B^-1) -
 log det(A B^-1) - n``, is solved by cyclic Bregman projections (the paper's
 Algorithm 1, with the exact projection step) on points mapped so that the prior
 is the identity; see :func:`skmetric._kernels.itml_projections`.
+
+The projections visit the constraints in a fresh random order every sweep
+(permutations from a fixed seed, so a fit is reproducible and does not depend
+on ``random_state``). In the order given, the cyclic sweeps can take thousands
+of sweeps: labelled pairs come as all similar pairs, then all dissimilar ones,
+and each block undoes part of the other's work; reshuffled, the same
+projections reach the same certified optimum in tens of sweeps (breast_cancer,
+796 pairs: 10 sweeps instead of 8 540 at ``tol=1e-3``). The order changes the
+path only: the problem is strictly convex, its optimum unique.
 """
 
 import numpy as np
@@ -24,6 +33,8 @@ _THRESHOLD_POINTS = 1000
 THRESHOLD_PERCENTILES = (5.0, 95.0)
 # The duality gap (as costly as a sweep) is checked every this many sweeps.
 _GAP_EVERY = 10
+# Seed of the sweeps' orders (module docstring).
+_ORDER_SEED = 0
 
 
 def itml_thresholds(Z):
@@ -149,12 +160,15 @@ def solve_itml(points, pairs, similar, *, prior, gamma, bounds, max_iter, tol,
         f"{int(similar.sum())} similar and {int((~similar).sum())} dissimilar "
         f"pairs; thresholds u={upper:.3e}, l={lower:.3e} (scaled units)."
     )
+    order_rng = np.random.default_rng(_ORDER_SEED)
     converged = False
     n_iter = 0
     relative_gap = np.inf
     for n_iter in range(1, max_iter + 1):
-        metric, lambdas, slacks, residual = itml_projections(
-            Z, left, right, sign, lambdas, slacks, metric, float(gamma)
+        order = order_rng.permutation(left.shape[0])
+        metric, lambdas[order], slacks[order], residual = itml_projections(
+            Z, left[order], right[order], sign[order], lambdas[order],
+            slacks[order], metric, float(gamma)
         )
         if n_iter % _GAP_EVERY and n_iter < max_iter and residual > 0.0:
             continue

@@ -10,7 +10,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import prior_whitener
 from ._lsml_solver import components_in_units, solve_lsml
-from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._tuples import QuadrupletLearnerMixin, sample_label_quadruplets
 from ._validation import Interval, StrOptions, check_params, check_X_y_classes
 
@@ -73,6 +73,14 @@ _NOTES = """
 
 def fit_lsml(estimator, points, quadruplets):
     """Shared fit of LSML and LSMLQuadruplets on validated row quadruplets."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_lsml(estimator, points, quadruplets)
+
+
+def _fit_lsml(estimator, points, quadruplets):
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
         raise ValueError(
@@ -88,7 +96,7 @@ def fit_lsml(estimator, points, quadruplets):
         f"Fitting on {points.shape[0]} points, {n_features} features, "
         f"{quadruplets.shape[0]} quadruplets."
     )
-    with thread_limits(estimator.n_jobs):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
         L, objective, n_iter, converged, residual = solve_lsml(
             Z, quadruplets, max_iter=estimator.max_iter, tol=estimator.tol,
             printer=printer,

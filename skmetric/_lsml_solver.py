@@ -76,18 +76,37 @@ def stationarity(Z, quadruplets, L):
 def solve_lsml(Z, quadruplets, *, max_iter, tol, printer):
     """Minimise f over square L from L = I by L-BFGS; certify stationarity.
 
+    L-BFGS stops at the first iterate where the stationarity (read off the
+    gradient it has just computed there) is at most ``tol``, or on its own
+    rules; the certificate is then recomputed at the returned L.
+
     Returns ``(L, objective, n_iter, converged)``; converged when
     :func:`stationarity` is at most ``tol``.
     """
     d = Z.shape[1]
     history = []
+    last = {}
+
+    def objective(flat):
+        value, grad = lsml_objective_grad(flat, Z, quadruplets)
+        last["x"], last["grad"] = flat.copy(), grad
+        return value, grad
 
     def callback(intermediate_result):
         history.append(intermediate_result.fun)
         printer.row(len(history), intermediate_result.fun, printer.elapsed)
+        # df/dL L^T = 2 (L G L^T + L L^T - I): the stationarity of
+        # :func:`stationarity` from the gradient just computed at this point,
+        # so L-BFGS stops as soon as the certificate holds.
+        x = intermediate_result.x
+        if "x" in last and np.array_equal(last["x"], x):
+            L = x.reshape(d, d)
+            scaled = 0.5 * last["grad"].reshape(d, d) @ L.T
+            if float(np.abs(scaled).max()) <= tol:
+                raise StopIteration
 
     result = scipy.optimize.minimize(
-        lsml_objective_grad, np.eye(d).ravel(), args=(Z, quadruplets), jac=True,
+        objective, np.eye(d).ravel(), jac=True,
         method="L-BFGS-B", callback=callback,
         options={"maxiter": max_iter, "gtol": tol * 1e-3, "ftol": 0.0,
                  "maxcor": 20},

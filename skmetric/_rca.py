@@ -63,11 +63,13 @@ def fit_rca(estimator, points, chunk):
     means = np.zeros((n_chunks, n_features))
     np.add.at(means, chunk_ids, chunk_points)
     means /= np.maximum(counts, 1)[:, None]
-    deviations = chunk_points - means[chunk_ids]  # products: O(N d^2)
-    within = deviations.T @ deviations / chunk_points.shape[0]
-    centred = chunk_points - chunk_points.mean(axis=0)
-    total = centred.T @ centred / chunk_points.shape[0]
+    # The products too under the thread policy (BLAS on two threads of a busy
+    # machine costs more than these small products).
     with thread_limits(fit_n_jobs(estimator.n_jobs, chunk_points.shape[0])):
+        deviations = chunk_points - means[chunk_ids]  # products: O(N d^2)
+        within = deviations.T @ deviations / chunk_points.shape[0]
+        centred = chunk_points - chunk_points.mean(axis=0)
+        total = centred.T @ centred / chunk_points.shape[0]
         values, vectors, ridged = discriminant_directions(total, within, total)
     if ridged:
         warnings.warn(

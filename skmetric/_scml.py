@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from ._base import MahalanobisMixin, VerbosePrinter, warn_not_converged
 from ._init import components_from_metric
 from ._scml_solver import knn_triplets, lda_basis, solve_scml, triplet_diff_basis
-from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._tuples import TripletLearnerMixin
 from ._validation import (
     Interval,
@@ -92,6 +92,14 @@ _NOTES = """
 def fit_scml(estimator, points, triplets, basis, rng):
     """Shared fit of SCML and SCMLTriplets: ``basis`` (K, d) in any units, or
     None for the triplet-difference basis; ``rng`` a RandomState."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_scml(estimator, points, triplets, basis, rng)
+
+
+def _fit_scml(estimator, points, triplets, basis, rng):
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
         raise ValueError(
@@ -116,7 +124,7 @@ def fit_scml(estimator, points, triplets, basis, rng):
         f"Fitting on {points.shape[0]} points, {n_features} features, "
         f"{triplets.shape[0]} triplets, {basis.shape[0]} basis elements."
     )
-    with thread_limits(estimator.n_jobs):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
         weights, objective, n_iter, converged = solve_scml(
             P, triplets, beta=estimator.beta, gamma=estimator.gamma,
             batch_size=estimator.batch_size, max_iter=estimator.max_iter,
@@ -267,19 +275,22 @@ n_features), default='lda'
         X, y_encoded, _ = check_X_y_classes(self, X, y)
         rng = check_random_state(self.random_state)
         n_samples, n_features = X.shape
-        triplets = knn_triplets(X, y_encoded, self.k_genuine, self.k_impostor)
-        if isinstance(self.basis, str) and self.basis == "lda":
-            n_classes = int(y_encoded.max()) + 1
-            n_eig = min(n_classes - 1, n_features)
-            n_basis = self.n_basis or max(1, min(20 * n_features,
-                                                 2 * n_samples * n_eig - 1))
-            centred = X - X.mean(axis=0)
-            basis = lda_basis(centred, y_encoded, n_basis, rng)
-        elif isinstance(self.basis, str):
-            basis = None
-        else:
-            basis = _check_basis(self.basis, n_features)
-        return fit_scml(self, X, triplets, basis, rng)
+        # The neighbour searches, k-means and LDA fits of the basis under the
+        # same thread policy as the solver (one thread for a small fit).
+        with thread_limits(fit_n_jobs(self.n_jobs, n_samples)):
+            triplets = knn_triplets(X, y_encoded, self.k_genuine, self.k_impostor)
+            if isinstance(self.basis, str) and self.basis == "lda":
+                n_classes = int(y_encoded.max()) + 1
+                n_eig = min(n_classes - 1, n_features)
+                n_basis = self.n_basis or max(1, min(20 * n_features,
+                                                     2 * n_samples * n_eig - 1))
+                centred = X - X.mean(axis=0)
+                basis = lda_basis(centred, y_encoded, n_basis, rng)
+            elif isinstance(self.basis, str):
+                basis = None
+            else:
+                basis = _check_basis(self.basis, n_features)
+            return fit_scml(self, X, triplets, basis, rng)
 
 
 class SCMLTriplets(TripletLearnerMixin, MahalanobisMixin, BaseEstimator):

@@ -13,11 +13,12 @@ triplets, keeping the best w of the full objective evaluated every
 """
 
 import numpy as np
+import scipy.linalg
 from sklearn.cluster import KMeans
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.neighbors import NearestNeighbors
 
 from ._kernels import scml_triplet_hinge_grad
+from ._kernels.classic import scml_adagrad_steps
 
 # AdaGrad's offset in the denominator (no division by zero on a zero gradient).
 _ADAGRAD_DELTA = 1e-3
@@ -44,6 +45,7 @@ def solve_scml(P, triplets, *, beta, gamma, batch_size, max_iter, output_iter, t
     applies).
     """
     n_basis = P.shape[1]
+    triplets = np.ascontiguousarray(triplets, dtype=np.int64)
     m = triplets.shape[0]
     weights = np.zeros(n_basis)
     average = np.zeros(n_basis)
@@ -51,25 +53,23 @@ def solve_scml(P, triplets, *, beta, gamma, batch_size, max_iter, output_iter, t
     best, best_weights = np.inf, weights
     last_best = np.inf
     stalled = 0
-    batches = rng.randint(0, m, size=(max_iter, batch_size))
+    batches = rng.randint(0, m, size=(max_iter, batch_size)).astype(np.int64)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        batch = np.ascontiguousarray(triplets[batches[n_iter - 1]])
-        _, grad = scml_triplet_hinge_grad(P, batch, weights)
-        grad /= batch_size
-        average += (grad - average) / n_iter
-        squares += grad * grad
-        scale = n_iter / (gamma * (_ADAGRAD_DELTA + np.sqrt(squares)))
-        weights = -scale * np.minimum(average + beta, 0.0)
-        if n_iter % output_iter == 0 or n_iter == max_iter:
-            value = full_objective(P, triplets, weights, beta)[0]
-            if value < best:
-                best, best_weights = value, weights
-            printer.row(n_iter, value, best, printer.elapsed)
-            stalled = stalled + 1 if last_best - best <= tol * best else 0
-            if stalled >= _PATIENCE:
-                return best_weights, best, n_iter, True
-            last_best = best
+    # The steps between two evaluations of the full objective (every
+    # output_iter steps, and at the last) run in one kernel call.
+    for start in range(0, max_iter, output_iter):
+        n_iter = min(start + output_iter, max_iter)
+        weights, average, squares = scml_adagrad_steps(
+            P, triplets, batches[start:n_iter], start, weights, average, squares,
+            float(beta), float(gamma), _ADAGRAD_DELTA)
+        value = full_objective(P, triplets, weights, beta)[0]
+        if value < best:
+            best, best_weights = value, weights
+        printer.row(n_iter, value, best, printer.elapsed)
+        stalled = stalled + 1 if last_best - best <= tol * best else 0
+        if stalled >= _PATIENCE:
+            return best_weights, best, n_iter, True
+        last_best = best
     return best_weights, best, n_iter, False
 
 
@@ -102,6 +102,49 @@ def triplet_diff_basis(points, triplets, n_basis, rng):
     return np.ascontiguousarray(basis)
 
 
+# scikit-learn's LinearDiscriminantAnalysis default: singular values at most
+# this are dropped.
+_LDA_TOL = 1e-4
+
+
+def lda_scalings(X, y):
+    """The discriminant directions of scikit-learn's
+    ``LinearDiscriminantAnalysis().fit(X, y).scalings_`` (its 'svd' solver, as
+    in scikit-learn 1.9), computed without its per-call validation (SCML fits
+    hundreds of neighbourhoods).
+
+    Within-class deviations scaled by their per-feature standard deviation and
+    ``1/sqrt(n)``; their SVD whitens the within-class scatter (singular values
+    above 1e-4 kept); the SVD of the class means weighted by ``sqrt(n prior /
+    (n_classes - 1))`` in that basis gives the directions. Returns an
+    (n_features, rank) array. Raises ValueError when there are as many samples
+    as classes, as scikit-learn does.
+    """
+    classes, codes = np.unique(y, return_inverse=True)
+    n_samples = X.shape[0]
+    n_classes = classes.shape[0]
+    if n_samples == n_classes:
+        raise ValueError("LDA needs more samples than classes.")
+    counts = np.bincount(codes)
+    priors = counts / float(n_samples)
+    means = np.zeros((n_classes, X.shape[1]))
+    np.add.at(means, codes, X)
+    means /= counts[:, None]
+    deviations = np.concatenate([X[codes == k] - means[k] for k in range(n_classes)])
+    std = deviations.std(axis=0)
+    std[std == 0] = 1.0
+    _, values, vt = scipy.linalg.svd(np.sqrt(1.0 / n_samples) * (deviations / std),
+                                     full_matrices=False)
+    rank = int(np.sum(values > _LDA_TOL))
+    scalings = (vt[:rank, :] / std).T / values[:rank]
+    fac = 1.0 if n_classes == 1 else 1.0 / (n_classes - 1)
+    centres = ((np.sqrt((n_samples * priors) * fac))
+               * (means - priors @ means).T).T @ scalings
+    _, values, vt = scipy.linalg.svd(centres, full_matrices=False)
+    rank = int(np.sum(values > _LDA_TOL * values[0]))
+    return scalings @ vt.T[:, :rank]
+
+
 def lda_basis(X, y, n_basis, rng):
     """metric-learn's 'lda' basis: LDA directions of local neighbourhoods.
 
@@ -125,13 +168,12 @@ def lda_basis(X, y, n_basis, rng):
             centres, return_distance=False)
         neighbours.append(rows[found])
     basis = []
-    lda = LinearDiscriminantAnalysis()
     for scale in scales:
         for c in range(n_clusters):
             rows = np.concatenate([found[c, :min(scale, found.shape[1])]
                                    for found in neighbours])
             try:
-                scalings = lda.fit(X[rows], y[rows]).scalings_.T[:n_eig]
+                scalings = lda_scalings(X[rows], y[rows]).T[:n_eig]
             except (ValueError, IndexError, np.linalg.LinAlgError):
                 continue  # a degenerate neighbourhood (one class, no spread)
             norms = np.linalg.norm(scalings, axis=1, keepdims=True)

@@ -14,7 +14,7 @@ from ._sdml_solver import (
     solve_graphical_lasso,
     span_basis,
 )
-from ._threads import N_JOBS_CONSTRAINT, thread_limits
+from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._tuples import PairLearnerMixin, sample_label_pairs
 from ._validation import Interval, StrOptions, check_params, check_X_y_classes
 
@@ -124,6 +124,14 @@ def _prior_inverse(prior, Z, estimator_name):
 
 def fit_sdml(estimator, points, pairs, similar):
     """Shared fit of SDML and SDMLPairs on validated pairs of rows of points."""
+    # Every step (set-up decompositions, solver, final factorisation) under
+    # the thread policy: LAPACK on tiny matrices with idle BLAS threads
+    # waiting costs more than the work on a busy machine.
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
+        return _fit_sdml(estimator, points, pairs, similar)
+
+
+def _fit_sdml(estimator, points, pairs, similar):
     name = type(estimator).__name__
     n_features = points.shape[1]
     if estimator.n_components is not None and estimator.n_components > n_features:
@@ -176,7 +184,7 @@ def fit_sdml(estimator, points, pairs, similar):
         f"{int(similar.sum())} similar and {int((~similar).sum())} dissimilar "
         "pairs."
     )
-    with thread_limits(estimator.n_jobs):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, points.shape[0])):
         theta, n_iter, converged, gap = solve_graphical_lasso(
             S, alpha, max_iter=estimator.max_iter, tol=estimator.tol,
             printer=printer,

@@ -220,15 +220,16 @@ def fit_softmax_learner(estimator, X, targets, kind, init_labels):
             "the exact softmax over all points."
         )
     rng = check_random_state(estimator.random_state)
-    components = initial_components(estimator.init, X, init_labels, n_components,
-                                    rng)
     printer = VerbosePrinter(estimator, [("Iteration", "d"), ("Loss", ".6e"),
                                          ("Max|grad|", ".2e"), ("Time(s)", ".2f")])
     softmax = ("exact softmax" if n_neighbors is None
                else f"softmax over the {n_neighbors} nearest")
-    printer.start(f"Fitting {n_components} components on {n_samples} samples, "
-                  f"{n_features} features, {softmax}.")
     with thread_limits(fit_n_jobs(estimator.n_jobs, n_samples)):
+        # The starting map ('pca', 'lda': decompositions) under the policy too.
+        components = initial_components(estimator.init, X, init_labels,
+                                        n_components, rng)
+        printer.start(f"Fitting {n_components} components on {n_samples} samples, "
+                      f"{n_features} features, {softmax}.")
         components, n_iter, converged, loss, grad_max = minimize_softmax(
             X, targets, kind, components, n_neighbors=n_neighbors,
             max_iter=estimator.max_iter, tol=estimator.tol, printer=printer)

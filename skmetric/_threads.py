@@ -145,13 +145,31 @@ def thread_limits(n_jobs, *, blas_threads=None):
     """
     n_threads = effective_n_threads(n_jobs)
     n_blas = n_threads if blas_threads is None else max(1, min(blas_threads, n_threads))
-    previous = numba.get_num_threads()
-    with _controller().limit(limits={"blas": n_blas, "openmp": n_threads}):
-        numba.set_num_threads(n_threads)
+    # Each pool is set (and restored on exit) only when its count differs: a
+    # pool already at the wanted count costs one query, not threadpoolctl's
+    # whole limit-and-restore round (about a millisecond per fit).
+    wanted = {"blas": n_blas, "openmp": n_threads}
+    changed = []
+    try:
+        for lib in _controller().lib_controllers:
+            count = wanted.get(lib.user_api)
+            if count is None:
+                continue
+            current = lib.num_threads
+            if current != count:
+                lib.set_num_threads(count)
+                changed.append((lib, current))
+        previous = numba.get_num_threads()
+        if previous != n_threads:
+            numba.set_num_threads(n_threads)
         try:
             yield n_threads
         finally:
-            numba.set_num_threads(previous)
+            if previous != n_threads:
+                numba.set_num_threads(previous)
+    finally:
+        for lib, current in reversed(changed):
+            lib.set_num_threads(current)
 
 
 # Below this many samples a fit's products and loops are small: one thread is

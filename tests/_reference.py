@@ -338,6 +338,22 @@ def scml_triplet_hinge_grad(P, triplets, weights):
     margins = 1.0 + z @ weights
     active = margins > 0.0
     return float(margins[active].sum()), z[active].sum(axis=0)
+
+
+def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
+                       beta, gamma, delta):
+    # Shi et al. (2014): AdaGrad regularised dual averaging, one mini-batch a
+    # step, written step by step from the update rules.
+    w, avg, sq = weights.copy(), average.copy(), squares.copy()
+    for s, batch in enumerate(batches):
+        step = first + s + 1
+        a, p, n = triplets[batch].T
+        z = (P[a] - P[p]) ** 2 - (P[a] - P[n]) ** 2
+        g = z[1.0 + z @ w > 0.0].sum(axis=0) / batches.shape[1]
+        avg = avg + (g - avg) / step
+        sq = sq + g * g
+        w = -step / (gamma * (delta + np.sqrt(sq))) * np.minimum(avg + beta, 0.0)
+    return w, avg, sq
 # ---- neighbour softmax (NCA, MLKR) -----------------------------------------------
 
 

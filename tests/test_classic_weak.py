@@ -169,6 +169,49 @@ def test_sdml_smooth_gradient_matches_finite_differences(seed):
         assert_allclose(np.sum(grad * E), numeric, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, m, K, steps, batch", [(3, 1, 1, 1, 1), (12, 30, 5, 7, 4),
+                                                   (40, 200, 16, 50, 10)])
+def test_scml_adagrad_steps_match_reference(seed, n, m, K, steps, batch):
+    rng = np.random.default_rng(seed)
+    P = rng.normal(size=(n, K))
+    triplets = rng.integers(0, n, size=(m, 3))
+    batches = rng.integers(0, m, size=(steps, batch))
+    state = (np.abs(rng.normal(size=K)) * 0.1, rng.normal(size=K) * 0.1,
+             np.abs(rng.normal(size=K)))
+    copies = [a.copy() for a in (P, triplets, batches, *state)]
+    got = kernels.classic.scml_adagrad_steps(P, triplets, batches, 3, *state, 1e-3,
+                                             5e-3, 1e-3)
+    expected = ref.scml_adagrad_steps(P, triplets, batches, 3, *state, 1e-3, 5e-3,
+                                      1e-3)
+    for a, b in zip(got, expected):
+        assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    for a, b in zip((P, triplets, batches, *state), copies):
+        assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n, d, k", [(12, 3, 2), (40, 6, 3), (30, 10, 4),
+                                     (8, 12, 3)])
+def test_scml_lda_scalings_match_scikit_learn(seed, n, d, k):
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from skmetric._scml_solver import lda_scalings
+
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    X = rng.normal(size=(n, d)) + y[:, None] * rng.normal(size=d)
+    X[:, 0] = 1.5  # a constant feature (zero within-class spread)
+    expected = LinearDiscriminantAnalysis().fit(X, y).scalings_
+    got = lda_scalings(X, y)
+    assert got.shape == expected.shape
+    # The basis keeps unit directions; scikit-learn versions differ in the
+    # overall scale of scalings_ (1/n or 1/(n - k) in the within scaling).
+    assert_allclose(got / np.linalg.norm(got, axis=0),
+                    expected / np.linalg.norm(expected, axis=0), rtol=1e-8,
+                    atol=1e-10)
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_scml_subgradient_is_the_gradient_away_from_kinks(seed):
     rng = np.random.default_rng(seed)

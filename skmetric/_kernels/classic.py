@@ -107,3 +107,54 @@ def scml_triplet_hinge_grad(P, triplets, weights):
             for i in range(n_basis):
                 grad[i] += z[i]
     return loss, grad
+
+
+@kernel()
+def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
+                       beta, gamma, delta):
+    """Steps ``first + 1 .. first + B`` of SCML's AdaGrad dual averaging.
+
+    Step t on the mini-batch ``batches[t - first - 1]`` (rows of ``triplets``):
+    ``g = (1/b) sum_batch z_t [1 + z_t . w > 0]`` (the hinge subgradient of
+    :func:`scml_triplet_hinge_grad`, summed in batch order),
+    ``average += (g - average) / t``, ``squares += g^2``, then
+    ``w = -t / (gamma (delta + sqrt(squares))) min(average + beta, 0)`` entry by
+    entry: the closed-form composite step with the L1 term and ``w >= 0``.
+
+    P (n, K) float64 C-contiguous; triplets (m, 3) int64 in ``[0, n)``; batches
+    (B, b) int64 in ``[0, m)``; first >= 0 (steps already made); weights,
+    average, squares (K,) float64; beta >= 0, gamma > 0, delta > 0. Returns new
+    ``(weights, average, squares)``. Cost O(B b K).
+    """
+    n_basis = P.shape[1]
+    w = weights.copy()
+    avg = average.copy()
+    sq = squares.copy()
+    grad = np.empty(n_basis)
+    z = np.empty(n_basis)
+    batch_size = batches.shape[1]
+    for s in range(batches.shape[0]):
+        step = first + s + 1
+        for i in range(n_basis):
+            grad[i] = 0.0
+        for b in range(batch_size):
+            t = batches[s, b]
+            a = triplets[t, 0]
+            p = triplets[t, 1]
+            q = triplets[t, 2]
+            margin = 1.0
+            for i in range(n_basis):
+                near = P[a, i] - P[p, i]
+                far = P[a, i] - P[q, i]
+                z[i] = near * near - far * far
+                margin += z[i] * w[i]
+            if margin > 0.0:
+                for i in range(n_basis):
+                    grad[i] += z[i]
+        for i in range(n_basis):
+            g = grad[i] / batch_size
+            avg[i] += (g - avg[i]) / step
+            sq[i] += g * g
+            scale = step / (gamma * (delta + np.sqrt(sq[i])))
+            w[i] = -scale * min(avg[i] + beta, 0.0)
+    return w, avg, sq
