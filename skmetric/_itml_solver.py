@@ -98,8 +98,11 @@ def duality_gap(Z, left, right, sign, lambdas, slacks, targets, metric, gamma):
     base = _logdet_divergence_identity(metric)
     if not np.isfinite(base):
         return np.inf, np.inf
-    sq = pair_sq_dists(np.ascontiguousarray(Z @ np.linalg.cholesky(metric)), left,
-                       right)
+    try:
+        root = np.linalg.cholesky(metric)
+    except np.linalg.LinAlgError:  # positive definite to rounding only: no bound
+        return np.inf, np.inf
+    sq = pair_sq_dists(np.ascontiguousarray(Z @ root), left, right)
     dual = (base + gamma * _slack_divergence(slacks, targets)
             + float(np.sum(lambdas * sign * (sq - slacks))))
     feasible = np.where(sign > 0.0, np.maximum(sq, targets), np.minimum(sq, targets))

@@ -73,12 +73,22 @@ def test_unmatched_peers_are_left_out_of_the_tables_with_a_note():
     # pytorch-metric-learning's main-job runs were not like for like with
     # DeepTriplet: no column of theirs, and the note saying where the matched
     # comparison is.
+    # The main job no longer runs it; an earlier run's record of it (injected
+    # here into the committed results) must still be rendered that way.
     document = json.loads((RESULTS / "results.json").read_text())
-    assert any(r["method"] in _report.UNMATCHED for r in document["records"])
+    assert not any(r["method"] in _report.UNMATCHED for r in document["records"])
+    for task in ("openset", "verification"):
+        record = next(r for r in document["records"]
+                      if r["task"] == task and r["method"] == "DeepTriplet")
+        document["records"].append(
+            dict(record, method="pytorch-metric-learning",
+                 library="pytorch-metric-learning"))
     for text in (_report.readme_block(document), _report.full_block(document),
                  _report.results_markdown(document)):
+        # (The tracking table's matched pytorch-metric-learning row has a
+        # longer name; the unmatched method is a cell of its own.)
         tables = [line for line in text.splitlines() if line.startswith("|")]
-        assert not any("pytorch-metric-learning" in line for line in tables)
+        assert not any("| pytorch-metric-learning |" in line for line in tables)
         assert "benchmarks.bench_deep" in text
     assert "pytorch-metric-learning" not in _methods.PEER_METHODS
 

@@ -290,6 +290,28 @@ def test_itml_solver_matches_scipy_on_the_primal(seed, shape):
     assert_allclose(M, A_scipy, rtol=1e-4, atol=1e-4 * np.abs(A_scipy).max())
 
 
+def test_itml_pairs_on_denormal_points_warns_instead_of_failing():
+    # The projections on points whose distances span ninety orders of magnitude
+    # leave, by rounding, a metric with a zero eigenvalue: the duality gap then
+    # gives no bound, and the fit must warn instead of raising a LinAlgError.
+    from ._estimators import constraints_from_labels
+
+    tiny = np.float64(np.finfo(np.float32).smallest_subnormal)
+    X = np.full((37, 4), tiny)
+    X[0, 0] = X[4, 3] = 0.0
+    X[2, 1] = X[3, 2] = 1.0
+    y = np.zeros(37, dtype=int)
+    y[2:4] = 1
+    pairs, similar = constraints_from_labels(y, "pairs")
+    model = ITMLPairs(max_iter=200, preprocessor=X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(pairs, similar)
+    assert np.all(np.isfinite(model.components_))
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert converged == (model.n_iter_ < 200)
+
+
 def test_itml_duality_gap_is_zero_only_at_the_optimum():
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(10, 3))
