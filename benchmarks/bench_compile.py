@@ -40,7 +40,6 @@ import skmetric
 t_import = time.perf_counter() - t0
 spec = json.loads(sys.argv[1])
 module, cls, params, kind = spec["probe"]
-warnings.simplefilter("ignore")
 
 
 def make_data(kind):
@@ -118,12 +117,18 @@ if spec.get("breakdown"):
 
     event.register("numba:compile", Recorder())
 
+from sklearn.exceptions import ConvergenceWarning
 times = {"import skmetric": t_import}
+converged = {}
 for label in ("first fit", "second fit"):
-    t = time.perf_counter()
-    make().fit(*args, **fit_params)
-    times[label] = time.perf_counter() - t
-print(json.dumps({"times": times, "compiles": compiles}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        t = time.perf_counter()
+        make().fit(*args, **fit_params)
+        times[label] = time.perf_counter() - t
+    converged[label] = not any(issubclass(w.category, ConvergenceWarning)
+                               for w in caught)
+print(json.dumps({"times": times, "converged": converged, "compiles": compiles}))
 """
 
 # name: (module, class, constructor parameters, data). The deep learners run two
@@ -181,7 +186,8 @@ def _run_probe(cache_dir, probe, source=_ROOT, breakdown=False):
 def _measure(probe, source, warm):
     """Times of a cold run (empty cache) and, if ``warm``, a run from its cache."""
     with tempfile.TemporaryDirectory() as cache_dir:
-        cold = _run_probe(cache_dir, probe, source)["times"]
+        result = _run_probe(cache_dir, probe, source)
+        cold = dict(result["times"], converged=all(result["converged"].values()))
         hot = _run_probe(cache_dir, probe, source)["times"] if warm else None
     return cold, hot
 
@@ -240,7 +246,7 @@ def main(argv=None):
     loads.append(os.getloadavg())
 
     header = ["estimator", "import (s)", "first fit, empty cache (s)",
-              "second fit (s)"]
+              "second fit (s)", "fits converged"]
     if args.warm:
         header.append("first fit, filled cache (s)")
     if args.baseline:
@@ -252,7 +258,8 @@ def main(argv=None):
         runs = cold["", name]
         row = [name, f"{_median(runs, 'import skmetric'):.2f}",
                f"{_median(runs, 'first fit'):.2f}",
-               f"{_median(runs, 'second fit'):.3f}"]
+               f"{_median(runs, 'second fit'):.3f}",
+               f"{sum(run['converged'] for run in runs)} of {len(runs)} runs"]
         if args.warm:
             row.append(f"{_median(warm['', name], 'first fit'):.3f}")
         if args.baseline:

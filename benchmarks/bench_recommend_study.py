@@ -27,6 +27,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from benchmarks.bench_recommend import (
     N_THREADS,
@@ -149,10 +150,14 @@ def main(argv=None):
           + " | s/epoch | rule stops |")
     print("|---|---|" + "---:|" * len(epochs) + "---:|---:|")
     protocols = [p for p in args.protocols.split(",") if p in PROTOCOLS]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         for protocol in protocols:
             study(protocol, data, names, epochs, base, args.n_jobs)
+    n_warned = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    print(f"{n_warned} ConvergenceWarning(s) from the fits above (each trains a "
+          "fixed number of epochs; 'rule stops' is where the stopping rule would "
+          "end the fit)", flush=True)
     if not args.no_peers:
         for protocol in protocols:
             print(f"reference, {protocol} validation, defaults: "

@@ -39,6 +39,7 @@ import time
 import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "lmnn_pendigits", "lmnn_mnist3500",
          "deeptriplet_usps", "deeptriplet_5000x100", "deepsiamese_5000x100")
@@ -100,10 +101,12 @@ def _fit_seconds(make, n_jobs, X, y):
     model = make(n_jobs)
     cpu = time.process_time()
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # short fits; convergence is not the point
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
         model.fit(X, y)
-    return time.perf_counter() - start, model, time.process_time() - cpu
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return seconds, model, cpu, converged
 
 
 def _same_model(a, b):
@@ -116,15 +119,18 @@ def _same_model(a, b):
 
 def run(name, args):
     make, X, y = _case(name, args)
-    _fit_seconds(make, 1, X[:300], y[:300])  # compile, warm up
+    _fit_seconds(make, 1, X[:300], y[:300])  # untimed: compile, warm up
     times = {1: [], -1: []}
     cpu = {1: [], -1: []}
+    converged = {1: [], -1: []}
     models = {}
     for repeat in range(args.repeats):
         order = (1, -1) if repeat % 2 == 0 else (-1, 1)
         for n_jobs in order:
-            seconds, models[n_jobs], cpu_seconds = _fit_seconds(make, n_jobs, X, y)
+            seconds, models[n_jobs], cpu_seconds, ok = _fit_seconds(
+                make, n_jobs, X, y)
             times[n_jobs].append(seconds)
+            converged[n_jobs].append(ok)
             cpu[n_jobs].append(cpu_seconds)
             print(f"[bench_threads] {name} n_jobs={n_jobs}: {seconds:.2f} s, CPU "
                   f"{cpu_seconds:.2f} s, load {os.getloadavg()[0]:.1f}",
@@ -133,7 +139,9 @@ def run(name, args):
     return {"case": name, "n": X.shape[0], "one": one, "all": every,
             "speedup": one / every, "model": _same_model(models[1], models[-1]),
             "cpu_one": statistics.median(cpu[1]),
-            "cpu_all": statistics.median(cpu[-1])}
+            "cpu_all": statistics.median(cpu[-1]),
+            "converged": " / ".join(f"{sum(converged[j])} of {len(converged[j])}"
+                                    for j in (1, -1))}
 
 
 def main(argv=None):
@@ -149,12 +157,12 @@ def main(argv=None):
           f"before: {os.getloadavg()}")
     rows = [run(name, args) for name in args.cases.split(",")]
     print("\n| case | n | n_jobs=1 (s) | n_jobs=-1 (s) | speed-up | CPU 1 / -1 (s) "
-          "| models |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+          "| models | converged 1 / -1 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
     for r in rows:
         print(f"| {r['case']} | {r['n']} | {r['one']:.2f} | {r['all']:.2f} | "
               f"{r['speedup']:.2f} | {r['cpu_one']:.2f} / {r['cpu_all']:.2f} | "
-              f"{r['model']} |")
+              f"{r['model']} | {r['converged']} |")
     print(f"\nload average after: {os.getloadavg()}")
 
 
