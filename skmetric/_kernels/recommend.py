@@ -49,6 +49,38 @@ def _contains_sorted(indices, start, stop, value):
     return low < stop and indices[low] == value
 
 
+@kernel()
+def _hinge_of_interaction(P, Q, u, i, negatives, row, indices, lo, hi, margin,
+                          n_items):
+    """``(loss, weight, hardest, violators)`` of interaction (u, i) with the
+    samples ``negatives[row]``, skipping the user's own items ``indices[lo:hi]``
+    (see :func:`cml_hinge_terms`)."""
+    d_pos = _row_sq_dist(P, u, Q, i)
+    best = np.inf
+    best_j = -1
+    n_valid = 0
+    n_viol = 0
+    for s in range(negatives.shape[1]):
+        j = negatives[row, s]
+        if _contains_sorted(indices, lo, hi, j):
+            continue
+        n_valid += 1
+        d_neg = _row_sq_dist(P, u, Q, j)
+        if margin + d_pos - d_neg > 0.0:
+            n_viol += 1
+        if d_neg < best:
+            best = d_neg
+            best_j = j
+    loss = 0.0
+    weight = 0.0
+    if best_j >= 0:
+        hinge = margin + d_pos - best
+        if hinge > 0.0:
+            weight = np.log(1.0 + np.floor(n_items * n_viol / n_valid))
+            loss = weight * hinge
+    return loss, weight, best_j, n_viol
+
+
 @kernel(parallel=True)
 def cml_hinge_terms(P, Q, users, positives, negatives, indptr, indices, margin,
                     n_items):
@@ -79,39 +111,15 @@ def cml_hinge_terms(P, Q, users, positives, negatives, indptr, indices, margin,
     Cost O(b U k) plus O(b U log(items per user)); parallel over interactions.
     """
     n = users.shape[0]
-    n_sampled = negatives.shape[1]
     loss = np.zeros(n)
     weight = np.zeros(n)
     hardest = np.full(n, -1, dtype=np.int64)
     violators = np.zeros(n, dtype=np.int64)
     for b in prange(n):
         u = users[b]
-        d_pos = _row_sq_dist(P, u, Q, positives[b])
-        start, stop = indptr[u], indptr[u + 1]
-        best = np.inf
-        best_j = -1
-        n_valid = 0
-        n_viol = 0
-        for s in range(n_sampled):
-            j = negatives[b, s]
-            if _contains_sorted(indices, start, stop, j):
-                continue
-            n_valid += 1
-            d_neg = _row_sq_dist(P, u, Q, j)
-            if margin + d_pos - d_neg > 0.0:
-                n_viol += 1
-            if d_neg < best:
-                best = d_neg
-                best_j = j
-        violators[b] = n_viol
-        hardest[b] = best_j
-        if best_j >= 0:
-            hinge = margin + d_pos - best
-            if hinge > 0.0:
-                rank = np.floor(n_items * n_viol / n_valid)
-                w = np.log(1.0 + rank)
-                weight[b] = w
-                loss[b] = w * hinge
+        loss[b], weight[b], hardest[b], violators[b] = _hinge_of_interaction(
+            P, Q, u, positives[b], negatives, b, indices, indptr[u], indptr[u + 1],
+            margin, n_items)
     return loss, weight, hardest, violators
 
 
@@ -249,7 +257,6 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
     its own entries, so the result does not depend on the number of threads.
     """
     n = users.shape[0]
-    n_sampled = negatives.shape[1]
     k = P.shape[1]
     user_mark = np.full(P.shape[0], -1, dtype=np.int64)
     item_mark = np.full(V.shape[0], -1, dtype=np.int64)
@@ -267,32 +274,9 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
         for b in prange(m):
             g = start + b
             u = users[g]
-            d_pos = _row_sq_dist(P, u, V, items[g])
-            lo, hi = indptr[u], indptr[u + 1]
-            best = np.inf
-            best_j = -1
-            n_valid = 0
-            n_viol = 0
-            for s in range(n_sampled):
-                j = negatives[g, s]
-                if _contains_sorted(indices, lo, hi, j):
-                    continue
-                n_valid += 1
-                d_neg = _row_sq_dist(P, u, V, j)
-                if margin + d_pos - d_neg > 0.0:
-                    n_viol += 1
-                if d_neg < best:
-                    best = d_neg
-                    best_j = j
-            hardest_b[b] = best_j
-            loss_b[b] = 0.0
-            weight_b[b] = 0.0
-            if best_j >= 0:
-                hinge = margin + d_pos - best
-                if hinge > 0.0:
-                    w = np.log(1.0 + np.floor(n_items * n_viol / n_valid))
-                    weight_b[b] = w
-                    loss_b[b] = w * hinge
+            loss_b[b], weight_b[b], hardest_b[b], _ = _hinge_of_interaction(
+                P, V, u, items[g], negatives, g, indices, indptr[u], indptr[u + 1],
+                margin, n_items)
         n_u = 0
         n_i = 0
         for b in range(m):
