@@ -370,10 +370,12 @@ def test_deep_tuple_learners_stopping_on_held_out_constraints_converge_on_wine(s
         assert len(model.validation_scores_) == model.n_iter_ + 1
 
 
-@pytest.mark.parametrize("seed", [None, 0, 1, 2])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_deep_triplet_defaults_converge_on_iris(seed):
     # Standardised, as the docs ask (on raw iris the held-out MAP@R of some
-    # seeds still creeps up by more than tol after 100 epochs).
+    # seeds still creeps up by more than tol after 100 epochs). Fixed seeds: a
+    # fresh random state per run (random_state=None) made the test's outcome
+    # change from run to run.
     X, y = load_iris(return_X_y=True)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
