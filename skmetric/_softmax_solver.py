@@ -146,6 +146,9 @@ def minimize_softmax(X, targets, kind, components, *, n_neighbors, max_iter, tol
         Largest gradient entry at the returned L (with recomputed candidates
         when truncated).
     """
+    # The kernels take writeable C arrays: a read-only X (a joblib memmap) would
+    # compile a second specialisation of each; a copy only in that case.
+    X = np.require(X, dtype=np.float64, requirements=["C", "W"])
     shape = components.shape
     flat = components.ravel().copy()
     n_iter = 0

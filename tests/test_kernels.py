@@ -601,11 +601,4 @@ def test_each_kernel_compiles_once_whatever_the_input():
     compiled = {name: sigs for name, sigs in signatures.items() if sigs}
     assert len(compiled) >= 20, sorted(compiled)  # the fits ran the kernels
     repeated = {name: sigs for name, sigs in compiled.items() if len(sigs) > 1}
-    assert set(repeated) <= _COMPILED_TWICE, repeated
-
-
-# Known: NCA's truncated form hands the caller's X to this kernel as it is, so a
-# read-only X (a joblib memmap) compiles a read-only specialisation; the fix
-# belongs to the caller (skmetric/_softmax_solver.py: a writeable X once per fit).
-_COMPILED_TWICE = {"skmetric._kernels.neighbour_weighted_sum.serial",
-                   "skmetric._kernels.softmax.neighbour_weighted_sum.serial"}
+    assert not repeated, repeated
