@@ -58,7 +58,10 @@ def itml_projections(Z, left, right, sign, lambdas, slacks, metric, gamma):
         if p <= 0.0:
             continue
         delta = sign[c]
-        alpha = min(lam[c], delta * ratio * (1.0 / p - 1.0 / xi[c]))
+        # min(lam[c], step) by a comparison, as Python's min picks (the builtin
+        # min compiles a helper of its own)
+        step = delta * ratio * (1.0 / p - 1.0 / xi[c])
+        alpha = step if step < lam[c] else lam[c]
         if alpha == 0.0:
             continue
         beta = delta * alpha / (1.0 - delta * alpha * p)
@@ -156,5 +159,6 @@ def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
             avg[i] += (g - avg[i]) / step
             sq[i] += g * g
             scale = step / (gamma * (delta + np.sqrt(sq[i])))
-            w[i] = -scale * min(avg[i] + beta, 0.0)
+            shifted = avg[i] + beta
+            w[i] = -scale * (0.0 if 0.0 < shifted else shifted)  # min(shifted, 0)
     return w, avg, sq
