@@ -2,8 +2,8 @@
 
 Conventions (see STYLE.md):
 
-- every jitted kernel is ``@kernel()`` (``njit(cache=True, nogil=True)``) at module
-  level and takes
+- every jitted kernel is ``@kernel()`` (``njit(cache=True, nogil=True)``, without
+  numba's C callable wrapper, which no kernel needs) at module level and takes
   float64 C-contiguous data and int64 index arrays, so it compiles once per machine;
 - a kernel with a ``prange`` loop is ``@kernel(parallel=True)``: a
   :class:`~._core.ThreadedKernel`, compiled serial and parallel on first use of each,

@@ -9,17 +9,26 @@ from numba import njit
 
 
 def _jit(function, options):
-    """``njit(cache=True, nogil=True, **options)``, caching when it can.
+    """``njit(cache=True, nogil=True, no_cfunc_wrapper=True, **options)``, caching
+    when it can.
 
     numba refuses to decorate a cached function when no cache location is writable
     (a read-only installation with no usable ``NUMBA_CACHE_DIR`` or user cache):
     such a kernel is then compiled in every process instead, so that importing
     skmetric never fails for want of a cache.
     """
+    options = {**_COMMON, **options}
     try:
-        return njit(cache=True, nogil=True, **options)(function)
+        return njit(cache=True, **options)(function)
     except RuntimeError:  # "cannot cache function ...: no locator available"
-        return njit(cache=False, nogil=True, **options)(function)
+        return njit(cache=False, **options)(function)
+
+
+# Options of every kernel. Kernels are called from Python and from one another,
+# never handed to other jitted code as first-class functions, so numba's C
+# callable wrapper of each compilation (code lowered and optimised on every
+# first fit with an empty cache) is left out.
+_COMMON = {"nogil": True, "no_cfunc_wrapper": True}
 
 
 def kernel(**options):
