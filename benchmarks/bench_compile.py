@@ -9,7 +9,10 @@ the second fit in the same process shows the fit itself. The data are small: iri
 (the labelled learners, MLKR with the labels as targets), pairs, triplets,
 quadruplets and chunklets of iris rows (the tuple learners), 200 user-item
 interactions (CollaborativeMetricLearning) and 120 rows of 12 tracklets
-(DeepTripletTracklets). Prints a markdown table of medians, with the load average.
+(DeepTripletTracklets). Prints a markdown table of medians, with the load average;
+beside each first fit's wall time, its CPU time (the process's, all threads), the
+steadier figure on a shared machine, where wall time also counts the waits for a
+core.
 
 ``--baseline DIR`` times the same probes, interleaved, with the skmetric package of
 another source tree (for example an export of the main branch), and adds its

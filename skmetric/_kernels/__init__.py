@@ -14,7 +14,10 @@ Conventions (see STYLE.md):
   to a slice (``out[i] = row``, ``a[:n] = b[:n]``) compiles numba's formatted
   shape-mismatch error, string code of about a second, where an element loop
   does not; ``np.full`` and the builtins ``max``/``min`` each compile a helper
-  per type, where ``np.empty`` and a loop, or a comparison, do not; and an
+  per type, where ``np.empty`` and a loop, or a comparison, do not (a 1-D
+  zeroing loop is cheaper than ``np.zeros``; a nested 2-D one is not);
+  ``np.sort`` compiles numba's quicksort and ``np.dot`` its BLAS bindings, each
+  about a second or more of a first fit; and an
   integer constant carried in a variable (``best = -1``) and handed to another
   kernel compiles that kernel a second time for the literal, where
   ``np.int64(-1)`` does not (``tests/test_kernels.py`` checks that a fit of
