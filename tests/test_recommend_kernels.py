@@ -53,34 +53,6 @@ def test_cml_hinge_terms_all_samples_owned_gives_no_term():
     assert hardest[0] == -1 and loss[0] == 0 and weight[0] == 0 and violators[0] == 0
 
 
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("n_items, n_owned, n_sampled", [
-    (1, 0, 1), (5, 5, 7), (50, 3, 20), (3000, 1500, 20), (3000, 2, 40), (40, 39, 1),
-])
-def test_owned_samples_against_membership(seed, n_items, n_owned, n_sampled):
-    # The galloping walk over a user's sorted items against plain membership, with
-    # repeated samples, samples beyond both ends of the user's items and users
-    # with many more items than samples (long gallops).
-    from skmetric._kernels.recommend import _owned_samples
-
-    rng = np.random.default_rng(seed)
-    owned_items = np.sort(rng.choice(n_items, size=n_owned, replace=False))
-    indices = np.concatenate([[n_items + 5], owned_items, [-3]]).astype(np.int64)
-    negatives = rng.integers(0, n_items, size=(3, n_sampled)).astype(np.int64)
-    negatives[1, ::2] = negatives[1, 0]
-    if n_owned:
-        negatives[2, 0] = owned_items[0]
-        negatives[2, -1] = owned_items[-1]
-    copy = negatives.copy()
-    for row in range(3):
-        order = np.empty(n_sampled, dtype=np.int64)
-        owned = np.empty(n_sampled, dtype=np.bool_)
-        _owned_samples(negatives, row, indices, 1, 1 + n_owned, order, owned)
-        assert_array_equal(owned, np.isin(negatives[row], owned_items))
-        assert_array_equal(np.sort(order), np.arange(n_sampled))
-    assert_array_equal(negatives, copy)
-
-
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("n_items", [10, 100, 1000])
 def test_warp_rank_estimate_against_brute_force_rank(seed, n_items):

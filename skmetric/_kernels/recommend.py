@@ -37,62 +37,33 @@ def _row_sq_dist(A, a, B, b):
 
 
 @kernel()
-def _owned_samples(negatives, row, indices, lo, hi, order, owned):
-    # owned[s] = (negatives[row, s] is in the sorted slice indices[lo:hi]), for
-    # every sample s. The samples are sorted (insertion sort of their positions
-    # into ``order``) and the slice is walked once from left to right, each step a
-    # galloping search from where the previous sample stopped: O(U log(n / U))
-    # reads of one contiguous slice, instead of U binary searches that each start
-    # from the middle (the slice of a heavy user spans many cache lines).
-    n_samples = negatives.shape[1]
-    for s in range(n_samples):
-        value = negatives[row, s]
-        t = s
-        while t > 0 and negatives[row, order[t - 1]] > value:
-            order[t] = order[t - 1]
-            t -= 1
-        order[t] = s
-    p = lo
-    for t in range(n_samples):
-        s = order[t]
-        value = negatives[row, s]
-        if p < hi and indices[p] < value:
-            # indices[low] < value; double the step until indices[low + step]
-            # >= value (or the end), then bisect (low, low + step].
-            low = p
-            step = 1
-            while low + step < hi and indices[low + step] < value:
-                low += step
-                step *= 2
-            first = low + 1
-            last = min(low + step, hi)
-            while first < last:
-                mid = (first + last) // 2
-                if indices[mid] < value:
-                    first = mid + 1
-                else:
-                    last = mid
-            p = first
-        owned[s] = p < hi and indices[p] == value
+def _contains_sorted(indices, start, stop, value):
+    # Binary search of value in the sorted slice indices[start:stop].
+    low, high = start, stop
+    while low < high:
+        mid = (low + high) // 2
+        if indices[mid] < value:
+            low = mid + 1
+        else:
+            high = mid
+    return low < stop and indices[low] == value
 
 
 @kernel()
 def _hinge_of_interaction(P, Q, u, i, negatives, row, indices, lo, hi, margin,
-                          n_items, order, owned):
+                          n_items):
     """``(loss, weight, hardest, violators)`` of interaction (u, i) with the
     samples ``negatives[row]``, skipping the user's own items ``indices[lo:hi]``
-    (see :func:`cml_hinge_terms`); ``order`` (U,) int64 and ``owned`` (U,) bool
-    are scratch space."""
-    _owned_samples(negatives, row, indices, lo, hi, order, owned)
+    (see :func:`cml_hinge_terms`)."""
     d_pos = _row_sq_dist(P, u, Q, i)
     best = np.inf
     best_j = -1
     n_valid = 0
     n_viol = 0
     for s in range(negatives.shape[1]):
-        if owned[s]:
-            continue
         j = negatives[row, s]
+        if _contains_sorted(indices, lo, hi, j):
+            continue
         n_valid += 1
         d_neg = _row_sq_dist(P, u, Q, j)
         if margin + d_pos - d_neg > 0.0:
@@ -137,22 +108,18 @@ def cml_hinge_terms(P, Q, users, positives, negatives, indptr, indices, margin,
     hardest : (b,) int64, ``j_b`` (-1 when every sample was one of the user's items)
     violators : (b,) int64, ``M_b``
 
-    Cost O(b U k) plus O(b U log(items per user / U)) for the membership tests
-    (the samples sorted, the user's items walked once); parallel over
-    interactions.
+    Cost O(b U k) plus O(b U log(items per user)); parallel over interactions.
     """
     n = users.shape[0]
     loss = np.zeros(n)
     weight = np.zeros(n)
     hardest = np.full(n, -1, dtype=np.int64)
     violators = np.zeros(n, dtype=np.int64)
-    order = np.empty(negatives.shape, dtype=np.int64)
-    owned = np.empty(negatives.shape, dtype=np.bool_)
     for b in prange(n):
         u = users[b]
         loss[b], weight[b], hardest[b], violators[b] = _hinge_of_interaction(
             P, Q, u, positives[b], negatives, b, indices, indptr[u], indptr[u + 1],
-            margin, n_items, order[b], owned[b])
+            margin, n_items)
     return loss, weight, hardest, violators
 
 
@@ -285,7 +252,7 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
         Interactions with a non-zero ``coef_b``.
 
     Cost O(n U k + (n / batch_size) r k^2) with r <= 3 batch_size (the covariance
-    products go through BLAS); memory O(n_users + n_item_rows + batch_size (k + U))
+    products go through BLAS); memory O(n_users + n_item_rows + batch_size k)
     besides the arguments. Only step 1 runs in parallel, each iteration writing
     its own entries, so the result does not depend on the number of threads.
     """
@@ -296,8 +263,6 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
     loss_b = np.zeros(batch_size)
     weight_b = np.zeros(batch_size)
     hardest_b = np.full(batch_size, -1, dtype=np.int64)
-    order_b = np.empty((batch_size, negatives.shape[1]), dtype=np.int64)
-    owned_b = np.empty((batch_size, negatives.shape[1]), dtype=np.bool_)
     user_rows = np.empty(batch_size, dtype=np.int64)
     item_rows = np.empty(2 * batch_size, dtype=np.int64)
     total = 0.0
@@ -311,7 +276,7 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
             u = users[g]
             loss_b[b], weight_b[b], hardest_b[b], _ = _hinge_of_interaction(
                 P, V, u, items[g], negatives, g, indices, indptr[u], indptr[u + 1],
-                margin, n_items, order_b[b], owned_b[b])
+                margin, n_items)
         n_u = 0
         n_i = 0
         for b in range(m):
