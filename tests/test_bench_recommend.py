@@ -172,3 +172,14 @@ def test_study_uses_validation_parts_carved_from_training_only(monkeypatch):
         test_rows = {tuple(r) for r in X[test]}
         used = {tuple(r) for part in seen for r in part}
         assert used and not used & test_rows
+
+
+def test_bench_threads_prints_every_setting_and_compares_the_vectors(capsys):
+    from benchmarks import bench_recommend_threads as threads
+
+    threads.main(["--repeats", "1", "--max-users", "40"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| defaults")
+            or line.startswith("| covariance_weight=0")]
+    assert [row.split("|")[2].strip() for row in rows] == ["1", "2", "1", "2"]
+    assert out.count("bit-identical") == 2 and "DIFFER" not in out
