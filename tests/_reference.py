@@ -129,10 +129,15 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
     return h[active].sum() / n_active, n_active, W / n_active
 
 
-def mined_triplet_loss_weights(D2, labels, margin, squared, miner):
-    """mine_triplets then triplet_loss_weights; returns (loss, n_active,
-    n_selected, W)."""
-    anchors, positives, negatives = mine_triplets(D2, labels, margin, squared, miner)
+def mined_triplet_loss_weights(D2, labels, margin, squared, miner, allowed=None):
+    """mine_triplets (mine_allowed_triplets with a mask) then
+    triplet_loss_weights; returns (loss, n_active, n_selected, W)."""
+    if allowed is None:
+        anchors, positives, negatives = mine_triplets(D2, labels, margin, squared,
+                                                      miner)
+    else:
+        anchors, positives, negatives = mine_allowed_triplets(
+            D2, labels, allowed, margin, squared, miner)
     loss, n_active, W = triplet_loss_weights(D2, np.asarray(anchors),
                                              np.asarray(positives),
                                              np.asarray(negatives), margin, squared)

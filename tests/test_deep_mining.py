@@ -240,8 +240,9 @@ def test_deep_fused_miner_and_loss_match_reference(miner, squared, seed):
     losses = np.zeros(48)
     counts = np.zeros((48, 2), dtype=np.int64)
     for start, stop in ((0, 17), (17, 18), (18, 48)):
-        kernels.triplet_rows_loss_weights(D2, labels, 0.3, squared, MINERS[miner],
-                                          start, stop, W, losses, counts)
+        kernels.triplet_rows_loss_weights(D2, labels, np.zeros((0, 0), np.uint8),
+                                          0.3, squared, MINERS[miner], start, stop,
+                                          W, losses, counts)
     ref_loss, ref_active, ref_selected, ref_W = ref.mined_triplet_loss_weights(
         D2, labels, 0.3, squared, MINERS[miner])
     n_active, n_selected = counts.sum(axis=0)

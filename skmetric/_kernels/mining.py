@@ -245,14 +245,15 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
 
 
 @kernel()
-def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W,
-                              losses, counts):
+def triplet_rows_loss_weights(D2, labels, allowed, margin, squared, miner, start,
+                              stop, W, losses, counts):
     """Mining and triplet loss of the anchors ``start <= a < stop``, in one pass.
 
-    What :func:`mine_triplets` followed by :func:`triplet_loss_weights` computes,
-    anchor by anchor and without building the triplet lists, for every miner
-    code of :func:`mine_triplets`: for each anchor a of the range, with ``h_t =
-    max(0, delta(a, p) - delta(a, n) + margin)`` over its selected triplets t,
+    What :func:`mine_triplets` (or, with a mask, ``mine_allowed_triplets``)
+    followed by :func:`triplet_loss_weights` computes, anchor by anchor and
+    without building the triplet lists, for every miner code of
+    :func:`mine_triplets`: for each anchor a of the range, with ``h_t = max(0,
+    delta(a, p) - delta(a, n) + margin)`` over its selected triplets t,
 
     - ``W[a, :]`` (an ``out`` buffer of zeros) receives the unscaled terms of
       ``dL/dD2`` (``+-1`` if ``squared``, else ``+-1 / (2 delta)``, 0 at delta =
@@ -265,11 +266,18 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
     kernel releases the GIL) with a result that does not depend on how the
     anchors are split.
 
-    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64; W (b, b)
-    float64 C; losses (b,) float64; counts (b, 2) int64. Returns nothing. Cost
-    O((stop - start) b^2) time, O(b) extra memory.
+    ``allowed`` restricts the negatives: n is a candidate negative of anchor a
+    only when ``allowed[a, n]`` is non-zero (for tracklets: the tracklets of a
+    and n were seen in the same frame); an empty (0, 0) array allows every row
+    of another label.
+
+    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64; allowed
+    (b, b) or (0, 0) uint8 C; W (b, b) float64 C; losses (b,) float64; counts
+    (b, 2) int64. Returns nothing. Cost O((stop - start) b^2) time, O(b) extra
+    memory.
     """
     b = labels.shape[0]
+    unrestricted = allowed.shape[0] == 0
     delta = np.empty(b)
     for a in range(start, stop):
         for j in range(b):
@@ -287,7 +295,8 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
                 if labels[j] == labels[a]:
                     if p_best < 0 or D2[a, j] > D2[a, p_best]:
                         p_best = j
-                elif n_best < 0 or D2[a, j] < D2[a, n_best]:
+                elif (unrestricted or allowed[a, j] != 0) and (
+                        n_best < 0 or D2[a, j] < D2[a, n_best]):
                     n_best = j
             if p_best >= 0 and n_best >= 0:
                 selected_a = 1
@@ -299,7 +308,8 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
                     continue
                 d_ap = delta[p]
                 for n in range(b):
-                    if labels[n] == labels[a]:
+                    if labels[n] == labels[a] or (not unrestricted
+                                                  and allowed[a, n] == 0):
                         continue
                     if _triplet_selected(d_ap, delta[n], margin, miner):
                         selected_a += 1
