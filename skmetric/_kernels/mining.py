@@ -398,6 +398,77 @@ def contrastive_pairs(labels, negative_scores):
 
 
 @kernel()
+def contrastive_rows_loss_weights(D2, labels, negative_scores, margin, start, stop,
+                                  W, losses, counts):
+    """Pairs and contrastive loss of the anchors ``start <= i < stop``, in one
+    pass.
+
+    What :func:`contrastive_pairs` followed by :func:`contrastive_loss_weights`
+    computes, anchor by anchor and without building the pair lists: for each
+    anchor i of the range, its pairs are every positive j and the ``n_i``
+    negatives of smallest ``negative_scores[i, j]`` (as in
+    :func:`contrastive_pairs`); with ``sq = D2[i, j]`` and ``d = sqrt(sq)``,
+
+    - ``W[i, j]`` (an ``out`` buffer of zeros) receives the unscaled weight:
+      1 for a positive, ``1 - margin / d`` for an active negative (``sq <
+      margin^2``, ``d > 0``);
+    - ``losses[i] = (sum of sq over its positives, sum of (margin - d)^2 over
+      its active negatives)``;
+    - ``counts[i] = (positives, active negatives, pairs)``.
+
+    The caller scales the positive entries of W (same label) by ``1 / total
+    positives`` and the others by ``1 / total active negatives``, which gives
+    :func:`contrastive_loss_weights`' W bit for bit. Anchors write only their
+    own row and entries, so ranges can run on threads at once (the kernel
+    releases the GIL) with a result that does not depend on the split.
+
+    D2, negative_scores (b, b) float64 C; labels (b,) int64; W (b, b) float64
+    C; losses (b, 2) float64; counts (b, 3) int64. Returns nothing. Cost
+    O((stop - start) b log b) time, O(b) extra memory.
+    """
+    b = labels.shape[0]
+    candidates = np.empty(b, dtype=np.int64)
+    scores = np.empty(b)
+    chosen = np.empty(b, dtype=np.int64)
+    limit = margin * margin
+    for i in range(start, stop):
+        n_pos = np.int64(0)
+        n_neg = np.int64(0)  # not a literal: handed to _smallest_first below
+        pos_loss = 0.0
+        for j in range(b):
+            if j == i:
+                continue
+            if labels[j] == labels[i]:
+                W[i, j] = 1.0
+                pos_loss += D2[i, j]
+                n_pos += 1
+            else:
+                candidates[n_neg] = j
+                scores[n_neg] = negative_scores[i, j]
+                n_neg += 1
+        keep = n_pos if n_pos < n_neg else n_neg
+        neg_loss = 0.0
+        n_active = 0
+        if keep > 0:
+            _smallest_first(scores, n_neg, keep, chosen)
+            for r in range(keep):
+                j = candidates[chosen[r]]
+                sq = D2[i, j]
+                if sq < limit:
+                    d = np.sqrt(sq)
+                    gap = margin - d
+                    neg_loss += gap * gap
+                    n_active += 1
+                    if d > 0.0:
+                        W[i, j] = 1.0 - margin / d
+        losses[i, 0] = pos_loss
+        losses[i, 1] = neg_loss
+        counts[i, 0] = n_pos
+        counts[i, 1] = n_active
+        counts[i, 2] = n_pos + keep
+
+
+@kernel()
 def _smallest_first(scores, n, keep, out):
     # out[:keep] = the positions of the keep smallest of scores[:n], in the order
     # of a stable sort (by score, then position; NaN after every number), as
