@@ -293,10 +293,10 @@ def _peer_record(split, epochs, timeout, quick, deep_max_iter=None,
         X_train = split.pipeline_histograms[split.train]
         X_test = split.pipeline_histograms[~split.train]
         label = ("pytorch-metric-learning on the colour histograms (same network, "
-                 "loss, miner, batches, epochs)")
+                 "loss, batches, epochs)")
     else:
         X_train, X_test = split.X_train, split.X_test
-        label = "pytorch-metric-learning (same network, loss, miner, batches, epochs)"
+        label = "pytorch-metric-learning (same network, loss, batches, epochs)"
     codes = np.unique(split.t_train, return_inverse=True)[1].astype(np.int64)
     cooccur = cooccurring_tracklets(codes, split.f_train, int(codes.max()) + 1)
     first = np.full(cooccur.shape[0], np.inf)
