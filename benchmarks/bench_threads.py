@@ -25,7 +25,11 @@ Cases:
   standardised, ``DeepTriplet(random_state=0, max_iter=--deep-epochs)`` (the
   defaults otherwise: early stopping scores the held-out data every epoch);
 - ``deepsiamese_5000x100``: the same data, ``DeepSiamese(random_state=0,
-  max_iter=--deep-epochs)``.
+  max_iter=--deep-epochs)``;
+- ``deeptracklets_pedestrians``: tracking/pedestrians (1850 crops of 106
+  tracklets, 1536 features), standardised, ``DeepTripletTracklets(
+  random_state=0, max_iter=--deep-epochs)`` fitted with the tracklets as y and
+  their frames.
 
     python -m benchmarks.bench_threads [--cases lmnn_iris,lmnn_10k,deeptriplet_usps]
         [--repeats 3] [--lmnn-max-iter 100] [--deep-epochs 5]
@@ -42,11 +46,18 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 CASES = ("lmnn_iris", "lmnn_10k", "lmnn_20k", "lmnn_pendigits", "lmnn_mnist3500",
-         "deeptriplet_usps", "deeptriplet_5000x100", "deepsiamese_5000x100")
+         "deeptriplet_usps", "deeptriplet_5000x100", "deepsiamese_5000x100",
+         "deeptracklets_pedestrians")
 
 
 def _case(name, args):
-    """``(make_estimator(n_jobs), X, y)`` of a case."""
+    """``(make_estimator(n_jobs), X, y, fit_params)`` of a case."""
+    make, X, y, *fit_params = _make_case(name, args)
+    return make, X, y, (fit_params[0] if fit_params else {})
+
+
+def _make_case(name, args):
+    """``(make_estimator(n_jobs), X, y[, fit_params])`` of a case."""
     from sklearn.preprocessing import StandardScaler
 
     from skmetric import LMNN
@@ -94,16 +105,25 @@ def _case(name, args):
         return (lambda n_jobs: Estimator(random_state=0, max_iter=args.deep_epochs,
                                          n_jobs=n_jobs),
                 StandardScaler().fit_transform(X), y)
+    if name == "deeptracklets_pedestrians":
+        from benchmarks.bench_tracking import load_pedestrians
+        from skmetric.deep import DeepTripletTracklets
+
+        X, tracklets, frames, _ = load_pedestrians()
+        return (lambda n_jobs: DeepTripletTracklets(
+            random_state=0, max_iter=args.deep_epochs, n_jobs=n_jobs),
+            StandardScaler().fit_transform(X.astype(np.float64)), tracklets,
+            {"frames": frames})
     raise ValueError(name)
 
 
-def _fit_seconds(make, n_jobs, X, y):
+def _fit_seconds(make, n_jobs, X, y, fit_params=None):
     model = make(n_jobs)
     cpu = time.process_time()
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        model.fit(X, y)
+        model.fit(X, y, **(fit_params or {}))
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     return seconds, model, cpu, converged
@@ -118,8 +138,10 @@ def _same_model(a, b):
 
 
 def run(name, args):
-    make, X, y = _case(name, args)
-    _fit_seconds(make, 1, X[:300], y[:300])  # untimed: compile, warm up
+    make, X, y, fit_params = _case(name, args)
+    # Untimed: compile, warm up.
+    _fit_seconds(make, 1, X[:300], y[:300],
+                 {key: value[:300] for key, value in fit_params.items()})
     times = {1: [], -1: []}
     cpu = {1: [], -1: []}
     converged = {1: [], -1: []}
@@ -128,7 +150,7 @@ def run(name, args):
         order = (1, -1) if repeat % 2 == 0 else (-1, 1)
         for n_jobs in order:
             seconds, models[n_jobs], cpu_seconds, ok = _fit_seconds(
-                make, n_jobs, X, y)
+                make, n_jobs, X, y, fit_params)
             times[n_jobs].append(seconds)
             converged[n_jobs].append(ok)
             cpu[n_jobs].append(cpu_seconds)

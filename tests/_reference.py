@@ -129,10 +129,15 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
     return h[active].sum() / n_active, n_active, W / n_active
 
 
-def mined_triplet_loss_weights(D2, labels, margin, squared, miner):
-    """mine_triplets then triplet_loss_weights; returns (loss, n_active,
-    n_selected, W)."""
-    anchors, positives, negatives = mine_triplets(D2, labels, margin, squared, miner)
+def mined_triplet_loss_weights(D2, labels, margin, squared, miner, allowed=None):
+    """mine_triplets (mine_allowed_triplets with a mask) then
+    triplet_loss_weights; returns (loss, n_active, n_selected, W)."""
+    if allowed is None:
+        anchors, positives, negatives = mine_triplets(D2, labels, margin, squared,
+                                                      miner)
+    else:
+        anchors, positives, negatives = mine_allowed_triplets(
+            D2, labels, allowed, margin, squared, miner)
     loss, n_active, W = triplet_loss_weights(D2, np.asarray(anchors),
                                              np.asarray(positives),
                                              np.asarray(negatives), margin, squared)
@@ -503,3 +508,27 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
             sgd_update_rows(P, grad_P, rows_u, learning_rate, max_norm)
             sgd_update_rows(V, grad_Q, rows_i, learning_rate, max_norm)
     return total, n_active
+
+
+def contrastive_rows_loss_weights(D2, labels, negative_scores, margin):
+    """contrastive_pairs then contrastive_loss_weights, per anchor: the unscaled
+    W (1 for a positive, 1 - margin / d for an active negative), the (b, 2)
+    sums of the positive and negative loss terms and the (b, 3) counts
+    (positives, active negatives, pairs)."""
+    b = labels.shape[0]
+    left, right, similar = contrastive_pairs(labels, negative_scores)
+    d = np.sqrt(D2[left, right])
+    positive = similar == 1
+    active = ~positive & (d < margin)
+    W = np.zeros_like(D2)
+    W[left[positive], right[positive]] = 1.0
+    weighted = active & (d > 0)
+    W[left[weighted], right[weighted]] = 1.0 - margin / d[weighted]
+    losses = np.zeros((b, 2))
+    np.add.at(losses[:, 0], left[positive], d[positive] ** 2)
+    np.add.at(losses[:, 1], left[active], (margin - d[active]) ** 2)
+    counts = np.zeros((b, 3), dtype=np.int64)
+    np.add.at(counts[:, 0], left[positive], 1)
+    np.add.at(counts[:, 1], left[active], 1)
+    np.add.at(counts[:, 2], left, 1)
+    return W, losses, counts

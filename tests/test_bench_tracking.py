@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks import _tasks
 from benchmarks.bench_tracking import (
+    HISTOGRAM_TRACKLETS,
     association_queries,
     association_scores,
     colour_histograms,
@@ -66,7 +67,8 @@ def test_main_job_tracking_task_quick():
     assert "tracking" in _tasks.TASKS
     records = main_job_records(quick=True, peers=False)
     methods = {r["method"] for r in records}
-    assert {"raw pixels (standardised)", "DeepTripletTracklets"} <= methods
+    assert {"raw pixels (standardised)", "DeepTripletTracklets",
+            HISTOGRAM_TRACKLETS} <= methods
     assert all(r["status"] == "ok" and 0.0 <= r["map_at_r"] <= 1.0
                for r in records)
     table = tracking_table(records)

@@ -240,8 +240,9 @@ def test_deep_fused_miner_and_loss_match_reference(miner, squared, seed):
     losses = np.zeros(48)
     counts = np.zeros((48, 2), dtype=np.int64)
     for start, stop in ((0, 17), (17, 18), (18, 48)):
-        kernels.triplet_rows_loss_weights(D2, labels, 0.3, squared, MINERS[miner],
-                                          start, stop, W, losses, counts)
+        kernels.triplet_rows_loss_weights(D2, labels, np.zeros((0, 0), np.uint8),
+                                          0.3, squared, MINERS[miner], start, stop,
+                                          W, losses, counts)
     ref_loss, ref_active, ref_selected, ref_W = ref.mined_triplet_loss_weights(
         D2, labels, 0.3, squared, MINERS[miner])
     n_active, n_selected = counts.sum(axis=0)
@@ -274,3 +275,54 @@ def test_deep_fused_miner_does_not_depend_on_the_thread_count(miner):
     for other in results[1:]:
         assert other[:3] == results[0][:3]
         assert_array_equal(other[3], results[0][3])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, n_labels", [(1, 1), (2, 1), (7, 3), (48, 6), (60, 30)])
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("kind", ["normal", "zeros"])
+def test_contrastive_rows_kernel_matches_reference(seed, b, n_labels, hard, kind):
+    rng = np.random.default_rng(seed)
+    E = rng.normal(size=(b, 4)) if kind == "normal" else np.zeros((b, 4))
+    labels = rng.integers(0, n_labels, size=b).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    scores = D2 if hard else rng.random((b, b))
+    D2_copy, scores_copy = D2.copy(), scores.copy()
+    W = np.zeros((b, b))
+    losses = np.zeros((b, 2))
+    counts = np.zeros((b, 3), dtype=np.int64)
+    for start, stop in ((0, b // 3), (b // 3, b // 3 + 1), (b // 3 + 1, b)):
+        kernels.contrastive_rows_loss_weights(D2, labels, scores, 1.2,
+                                              min(start, b), min(stop, b), W,
+                                              losses, counts)
+    ref_W, ref_losses, ref_counts = ref.contrastive_rows_loss_weights(
+        D2, labels, scores, 1.2)
+    assert_array_equal(counts, ref_counts)
+    assert_allclose(losses, ref_losses, rtol=1e-12, atol=1e-15)
+    assert_allclose(W, ref_W, rtol=1e-12, atol=1e-15)
+    assert_array_equal(D2, D2_copy)
+    assert_array_equal(scores, scores_copy)
+
+
+@pytest.mark.parametrize("hard", [False, True])
+def test_siamese_pair_loss_matches_the_two_kernel_path_for_any_thread_count(hard):
+    # DeepSiamese's loss (pairs chosen and weighted anchor by anchor on
+    # threads) gives W bit for bit as contrastive_pairs then
+    # contrastive_loss_weights, whatever the number of threads.
+    from skmetric.deep._siamese import mined_pair_loss_weights
+
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(200, 6)) * 0.3
+    labels = rng.integers(0, 20, size=200).astype(np.int64)
+    D2 = kernels.pairwise_sq_dists(E, E)
+    scores = D2 if hard else rng.random((200, 200))
+    left, right, similar = kernels.contrastive_pairs(labels, scores)
+    loss2, active2, W2 = kernels.contrastive_loss_weights(D2, left, right, similar,
+                                                          1.0)
+    assert active2 > (similar == 1).sum()  # some negatives are active
+    for n_threads in (1, 2, 3, 7):
+        loss, active, n_pairs, W = mined_pair_loss_weights(D2, labels, scores,
+                                                           1.0, n_threads)
+        assert (active, n_pairs) == (active2, left.shape[0])
+        assert_array_equal(W, W2)
+        assert_allclose(loss, loss2, rtol=1e-12)

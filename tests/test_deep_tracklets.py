@@ -9,7 +9,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.utils import estimator_checks
 
-import skmetric.deep._tracklets as tracklets_module
+import skmetric.deep._triplet as deep_triplet
 from skmetric.deep import DeepTripletTracklets
 from skmetric.deep._tracklets import tracklet_batches
 
@@ -43,30 +43,39 @@ def _together(tracklet, frames):
 
 @pytest.mark.parametrize("miner", ["semihard", "all", "hard", "batch_hard", "easy"])
 def test_mining_never_picks_a_tracklet_not_seen_together(monkeypatch, miner):
+    # The batch's mask allows exactly the co-occurring tracklets' rows, and the
+    # loss puts no weight on a pair of rows of two tracklets never seen together
+    # (the kernel's selection under the mask is checked against its NumPy twin
+    # in test_tracking_kernels.py).
     X, tracklet, frames = _scene()
     together = _together(tracklet, frames)
-    mined = []
-    real = tracklets_module.mine_allowed_triplets
+    calls = []
+    real = deep_triplet.triplet_rows_loss_weights
 
-    def spy(D2, labels, allowed, margin, squared, code):
-        out = real(D2, labels, allowed, margin, squared, code)
-        mined.append((labels.copy(), out))
-        return out
+    def spy(D2, labels, allowed, margin, squared, code, start, stop, W, losses,
+            counts):
+        real(D2, labels, allowed, margin, squared, code, start, stop, W, losses,
+             counts)
+        calls.append((labels.copy(), allowed.copy(), W[start:stop].copy(),
+                      counts[start:stop].copy(), start, stop))
 
-    monkeypatch.setattr(tracklets_module, "mine_allowed_triplets", spy)
+    monkeypatch.setattr(deep_triplet, "triplet_rows_loss_weights", spy)
     model = DeepTripletTracklets(4, miner=miner, **{**FAST, "max_iter": 4})
     model.fit(X, tracklet, frames=frames)
-    assert mined
-    n_triplets = 0
+    assert calls
     codes = np.unique(tracklet)  # labels are the sorted tracklet ids' codes
-    for labels, (anchors, positives, negatives) in mined:
-        a_ids, p_ids, n_ids = (codes[labels[i]] for i in (anchors, positives,
-                                                           negatives))
-        assert np.all(a_ids == p_ids) and np.all(anchors != positives)
-        assert all((a, n) in together for a, n in zip(a_ids, n_ids))
-        n_triplets += anchors.size
+    n_weighted = n_selected = 0
+    for labels, allowed, W, counts, start, stop in calls:
+        ids = codes[labels]
+        expected = np.array([[(u, v) in together for v in ids] for u in ids])
+        assert_array_equal(allowed.astype(bool), expected)
+        other = ids[start:stop, None] != ids[None, :]
+        forbidden = other & ~expected[start:stop]
+        assert not W[forbidden].any()
+        n_weighted += np.count_nonzero(W[other])
+        n_selected += counts[:, 1].sum()
     if miner != "easy":
-        assert n_triplets > 0
+        assert n_weighted > 0 and n_selected > 0
 
 
 def test_batches_put_cooccurring_tracklets_together():

@@ -287,3 +287,37 @@ def test_lmnn_uses_its_threads_as_its_docs_say(tmp_path):
                  callback=_RecordThreads(str(path))).fit(X, y)
         record = json.loads(path.read_text().splitlines()[0])
         assert record["numba"] == expected
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
+def test_deep_triplet_tracklets_is_bit_identical_with_one_and_two_threads(
+        monkeypatch):
+    from skmetric.deep import DeepTripletTracklets
+    from skmetric.deep import _triplet as deep_triplet
+
+    rng = np.random.default_rng(0)
+    tracklets = np.repeat(np.arange(24), 10)
+    frames = np.arange(240) % 10 + 10 * (tracklets // 4)  # 4 objects at once
+    X = rng.normal(size=(24, 10))[tracklets] + rng.normal(scale=0.5,
+                                                           size=(240, 10))
+    monkeypatch.setattr(deep_network, "PIECE_ROWS", 8)
+    # The mining of every batch is shared out by anchor over both threads.
+    ranges = []
+    rows_kernel = deep_triplet.triplet_rows_loss_weights
+
+    def spy(*args):
+        ranges.append((threading.current_thread().name, args[6], args[7]))
+        return rows_kernel(*args)
+
+    monkeypatch.setattr(deep_triplet, "triplet_rows_loss_weights", spy)
+    models = [DeepTripletTracklets(4, hidden_layer_sizes=(8,), batch_size=40,
+                                   n_samples_per_class=5, max_iter=3,
+                                   random_state=0, n_jobs=n_jobs).fit(
+                                       X, tracklets, frames=frames)
+              for n_jobs in (1, 2)]
+    assert any(name.startswith("skmetric") for name, _, _ in ranges)
+    assert any(name == "MainThread" and start > 0 for name, start, _ in ranges)
+    for a, b in zip(models[0].coefs_ + models[0].intercepts_ + [models[0].skip_],
+                    models[1].coefs_ + models[1].intercepts_ + [models[1].skip_]):
+        assert_array_equal(a, b)
+    assert models[0].loss_curve_ == models[1].loss_curve_

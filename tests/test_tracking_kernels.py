@@ -103,3 +103,56 @@ def test_mine_allowed_triplets_never_picks_a_disallowed_negative(seed, miner):
                                                  miner)[0]
     if miner != 4:
         assert full_anchors.size > anchors.size
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("b, n_labels", [(1, 1), (6, 3), (30, 6)])
+@pytest.mark.parametrize("miner", [0, 1, 2, 3, 4, 5])
+@pytest.mark.parametrize("squared", [False, True])
+def test_fused_allowed_miner_and_loss_match_reference(seed, b, n_labels, miner,
+                                                      squared):
+    # The fused kernel with a mask, run on ranges of anchors, equals mining
+    # among allowed negatives then the loss, in NumPy.
+    rng = np.random.default_rng(seed)
+    D2, labels, allowed = _batch(rng, b, n_labels)
+    D2_copy, allowed_copy = D2.copy(), allowed.copy()
+    W = np.zeros((b, b))
+    losses = np.zeros(b)
+    counts = np.zeros((b, 2), dtype=np.int64)
+    for start, stop in ((0, b // 3), (b // 3, b // 3 + 1), (b // 3 + 1, b)):
+        kernels.triplet_rows_loss_weights(D2, labels, allowed, 0.3, squared, miner,
+                                          max(start, 0), min(stop, b), W, losses,
+                                          counts)
+    ref_loss, ref_active, ref_selected, ref_W = ref.mined_triplet_loss_weights(
+        D2, labels, 0.3, squared, miner, allowed)
+    n_active, n_selected = counts.sum(axis=0)
+    assert (n_active, n_selected) == (ref_active, ref_selected)
+    if n_active:
+        assert_allclose(losses.sum() / n_active, ref_loss, rtol=1e-12)
+        assert_allclose(W / n_active, ref_W, rtol=1e-12, atol=1e-15)
+    else:
+        assert not W.any() and not losses.any()
+    assert_array_equal(D2, D2_copy)
+    assert_array_equal(allowed, allowed_copy)
+
+
+@pytest.mark.parametrize("miner", [0, 2, 3, 4, 5])
+def test_tracklet_loss_matches_the_two_kernel_path_for_any_thread_count(miner):
+    # DeepTripletTracklets' loss (fused, anchors on threads) gives W bit for bit
+    # as mine_allowed_triplets then triplet_loss_weights, for any thread count,
+    # and no weight on a pair that is neither a positive nor an allowed negative.
+    from skmetric.deep._triplet import mined_triplet_loss_weights
+
+    rng = np.random.default_rng(1)
+    D2, labels, allowed = _batch(rng, 150, 12)
+    a, p, n = kernels.mine_allowed_triplets(D2, labels, allowed, 0.3, False, miner)
+    two_kernels = kernels.triplet_loss_weights(D2, a, p, n, 0.3, False)
+    forbidden = (labels[:, None] != labels[None, :]) & (allowed == 0)
+    for n_threads in (1, 2, 3, 7):
+        loss, active, selected, W = mined_triplet_loss_weights(
+            D2, labels, 0.3, False, miner, n_threads, allowed)
+        assert (active, selected) == (two_kernels[1], a.shape[0])
+        assert active > 0
+        assert_array_equal(W, two_kernels[2])
+        assert_allclose(loss, two_kernels[0], rtol=1e-12)
+        assert not W[forbidden].any()

@@ -61,6 +61,7 @@ from .mining import (  # noqa: F401
     _add_triplet,
     contrastive_pairs,
     contrastive_loss_weights,
+    contrastive_rows_loss_weights,
 )
 from .tracking import (  # noqa: F401
     triplet_constraint_loss_grad,

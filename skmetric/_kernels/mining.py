@@ -245,14 +245,15 @@ def triplet_loss_weights(D2, anchors, positives, negatives, margin, squared):
 
 
 @kernel()
-def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W,
-                              losses, counts):
+def triplet_rows_loss_weights(D2, labels, allowed, margin, squared, miner, start,
+                              stop, W, losses, counts):
     """Mining and triplet loss of the anchors ``start <= a < stop``, in one pass.
 
-    What :func:`mine_triplets` followed by :func:`triplet_loss_weights` computes,
-    anchor by anchor and without building the triplet lists, for every miner
-    code of :func:`mine_triplets`: for each anchor a of the range, with ``h_t =
-    max(0, delta(a, p) - delta(a, n) + margin)`` over its selected triplets t,
+    What :func:`mine_triplets` (or, with a mask, ``mine_allowed_triplets``)
+    followed by :func:`triplet_loss_weights` computes, anchor by anchor and
+    without building the triplet lists, for every miner code of
+    :func:`mine_triplets`: for each anchor a of the range, with ``h_t = max(0,
+    delta(a, p) - delta(a, n) + margin)`` over its selected triplets t,
 
     - ``W[a, :]`` (an ``out`` buffer of zeros) receives the unscaled terms of
       ``dL/dD2`` (``+-1`` if ``squared``, else ``+-1 / (2 delta)``, 0 at delta =
@@ -265,11 +266,18 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
     kernel releases the GIL) with a result that does not depend on how the
     anchors are split.
 
-    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64; W (b, b)
-    float64 C; losses (b,) float64; counts (b, 2) int64. Returns nothing. Cost
-    O((stop - start) b^2) time, O(b) extra memory.
+    ``allowed`` restricts the negatives: n is a candidate negative of anchor a
+    only when ``allowed[a, n]`` is non-zero (for tracklets: the tracklets of a
+    and n were seen in the same frame); an empty (0, 0) array allows every row
+    of another label.
+
+    D2 (b, b) float64 C-contiguous squared distances; labels (b,) int64; allowed
+    (b, b) or (0, 0) uint8 C; W (b, b) float64 C; losses (b,) float64; counts
+    (b, 2) int64. Returns nothing. Cost O((stop - start) b^2) time, O(b) extra
+    memory.
     """
     b = labels.shape[0]
+    unrestricted = allowed.shape[0] == 0
     delta = np.empty(b)
     for a in range(start, stop):
         for j in range(b):
@@ -287,7 +295,8 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
                 if labels[j] == labels[a]:
                     if p_best < 0 or D2[a, j] > D2[a, p_best]:
                         p_best = j
-                elif n_best < 0 or D2[a, j] < D2[a, n_best]:
+                elif (unrestricted or allowed[a, j] != 0) and (
+                        n_best < 0 or D2[a, j] < D2[a, n_best]):
                     n_best = j
             if p_best >= 0 and n_best >= 0:
                 selected_a = 1
@@ -299,7 +308,8 @@ def triplet_rows_loss_weights(D2, labels, margin, squared, miner, start, stop, W
                     continue
                 d_ap = delta[p]
                 for n in range(b):
-                    if labels[n] == labels[a]:
+                    if labels[n] == labels[a] or (not unrestricted
+                                                  and allowed[a, n] == 0):
                         continue
                     if _triplet_selected(d_ap, delta[n], margin, miner):
                         selected_a += 1
@@ -386,6 +396,77 @@ def contrastive_pairs(labels, negative_scores):
             left[m], right[m], similar[m] = i, candidates[chosen[r]], 0
             m += 1
     return left[:m].copy(), right[:m].copy(), similar[:m].copy()
+
+
+@kernel()
+def contrastive_rows_loss_weights(D2, labels, negative_scores, margin, start, stop,
+                                  W, losses, counts):
+    """Pairs and contrastive loss of the anchors ``start <= i < stop``, in one
+    pass.
+
+    What :func:`contrastive_pairs` followed by :func:`contrastive_loss_weights`
+    computes, anchor by anchor and without building the pair lists: for each
+    anchor i of the range, its pairs are every positive j and the ``n_i``
+    negatives of smallest ``negative_scores[i, j]`` (as in
+    :func:`contrastive_pairs`); with ``sq = D2[i, j]`` and ``d = sqrt(sq)``,
+
+    - ``W[i, j]`` (an ``out`` buffer of zeros) receives the unscaled weight:
+      1 for a positive, ``1 - margin / d`` for an active negative (``sq <
+      margin^2``, ``d > 0``);
+    - ``losses[i] = (sum of sq over its positives, sum of (margin - d)^2 over
+      its active negatives)``;
+    - ``counts[i] = (positives, active negatives, pairs)``.
+
+    The caller scales the positive entries of W (same label) by ``1 / total
+    positives`` and the others by ``1 / total active negatives``, which gives
+    :func:`contrastive_loss_weights`' W bit for bit. Anchors write only their
+    own row and entries, so ranges can run on threads at once (the kernel
+    releases the GIL) with a result that does not depend on the split.
+
+    D2, negative_scores (b, b) float64 C; labels (b,) int64; W (b, b) float64
+    C; losses (b, 2) float64; counts (b, 3) int64. Returns nothing. Cost
+    O((stop - start) b log b) time, O(b) extra memory.
+    """
+    b = labels.shape[0]
+    candidates = np.empty(b, dtype=np.int64)
+    scores = np.empty(b)
+    chosen = np.empty(b, dtype=np.int64)
+    limit = margin * margin
+    for i in range(start, stop):
+        n_pos = np.int64(0)
+        n_neg = np.int64(0)  # not a literal: handed to _smallest_first below
+        pos_loss = 0.0
+        for j in range(b):
+            if j == i:
+                continue
+            if labels[j] == labels[i]:
+                W[i, j] = 1.0
+                pos_loss += D2[i, j]
+                n_pos += 1
+            else:
+                candidates[n_neg] = j
+                scores[n_neg] = negative_scores[i, j]
+                n_neg += 1
+        keep = n_pos if n_pos < n_neg else n_neg
+        neg_loss = 0.0
+        n_active = 0
+        if keep > 0:
+            _smallest_first(scores, n_neg, keep, chosen)
+            for r in range(keep):
+                j = candidates[chosen[r]]
+                sq = D2[i, j]
+                if sq < limit:
+                    d = np.sqrt(sq)
+                    gap = margin - d
+                    neg_loss += gap * gap
+                    n_active += 1
+                    if d > 0.0:
+                        W[i, j] = 1.0 - margin / d
+        losses[i, 0] = pos_loss
+        losses[i, 1] = neg_loss
+        counts[i, 0] = n_pos
+        counts[i, 1] = n_active
+        counts[i, 2] = n_pos + keep
 
 
 @kernel()

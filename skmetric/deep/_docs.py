@@ -107,11 +107,11 @@ SHARED_DOCS = {
         forward and backward passes of every batch (64 rows a piece; BLAS
         keeps one thread per piece, as a batch's products are too small for
         BLAS's own threads to pay off), the batch's distances and their
-        gradient, :class:`DeepTriplet`'s mining and loss (split by anchor;
-        every miner but 'distance_weighted'), and the early stopping's
-        embedding and ranking of the held-out rows of unseen classes.
-        :class:`DeepSiamese`'s pair selection and loss stay on one thread. The
-        pieces do not depend on ``n_jobs`` and their gradients are summed in
+        gradient, the mining and loss of :class:`DeepTriplet` and
+        :class:`DeepTripletTracklets` (split by anchor; every miner but
+        'distance_weighted') and :class:`DeepSiamese`'s pair selection and
+        loss (split by anchor), and the early stopping's embedding and ranking
+        of the held-out rows of unseen classes. The pieces do not depend on ``n_jobs`` and their gradients are summed in
         one order, so the model is bit-identical for every ``n_jobs``
         (tested).""",
     "attributes": """\

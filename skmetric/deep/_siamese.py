@@ -5,10 +5,10 @@ from sklearn.metrics import roc_auc_score
 
 from .._kernels import (
     contrastive_constraint_loss_grad,
-    contrastive_loss_weights,
-    contrastive_pairs,
+    contrastive_rows_loss_weights,
     pair_sq_dists,
 )
+from .._threads import map_on_threads
 from .._validation import Interval, Real, check_pair_labels
 from ._base import SHARED_PARAMETER_CONSTRAINTS, DeepEmbeddingBase, fill_docstring
 from ._network import batch_sq_dists, batch_weights_grad
@@ -204,13 +204,10 @@ class DeepSiamese(DeepEmbeddingBase):
         def embedding_loss(E):
             n_threads = getattr(self, "_n_threads", 1)  # set by fit
             D2 = batch_sq_dists(E, n_threads)
-            left, right, similar = contrastive_pairs(
-                labels, D2 if scores is None else scores
-            )
-            loss, n_active, W = contrastive_loss_weights(D2, left, right, similar,
-                                                         margin)
+            loss, n_active, n_pairs, W = mined_pair_loss_weights(
+                D2, labels, D2 if scores is None else scores, margin, n_threads)
             grad = batch_weights_grad(E, W, n_threads)
-            return loss, grad, n_active, left.shape[0]
+            return loss, grad, n_active, n_pairs
 
         return embedding_loss
 
@@ -242,3 +239,32 @@ class DeepSiamese(DeepEmbeddingBase):
         dists = pair_sq_dists(embedding, np.ascontiguousarray(constraints[:, 0]),
                               np.ascontiguousarray(constraints[:, 1]))
         return float(roc_auc_score(extra, -dists))
+
+
+def mined_pair_loss_weights(D2, labels, negative_scores, margin, n_threads):
+    """Pairs and contrastive loss of a labelled batch: ``(loss, n_active,
+    n_pairs, W)``, as ``contrastive_pairs`` then ``contrastive_loss_weights``
+    (W bit for bit).
+
+    The anchors are split into ``n_threads`` ranges run at once by
+    :func:`contrastive_rows_loss_weights`; every anchor's terms are its own and
+    the sums are taken over all anchors in one order, so the result is the same
+    bit for bit whatever ``n_threads``.
+    """
+    b = labels.shape[0]
+    W = np.zeros((b, b))
+    losses = np.zeros((b, 2))
+    counts = np.zeros((b, 3), dtype=np.int64)
+    map_on_threads(
+        lambda start, stop: contrastive_rows_loss_weights(
+            D2, labels, negative_scores, margin, start, stop, W, losses, counts),
+        b, n_threads,
+    )
+    n_pos, n_neg, n_pairs = (int(c) for c in counts.sum(axis=0))
+    pos_scale = 1.0 / n_pos if n_pos > 0 else 0.0
+    neg_scale = 1.0 / n_neg if n_neg > 0 else 0.0
+    pos_loss, neg_loss = losses.sum(axis=0)
+    same = labels[:, None] == labels[None, :]
+    W = np.where(same, W * pos_scale, W * neg_scale)
+    return (float(pos_loss * pos_scale + neg_loss * neg_scale), n_pos + n_neg,
+            n_pairs, W)

@@ -312,22 +312,31 @@ class DeepTriplet(DeepEmbeddingBase):
         return float(np.mean(positive < negative))
 
 
-def mined_triplet_loss_weights(D2, labels, margin, squared, miner, n_threads):
+# The mask of triplet_rows_loss_weights that allows every negative.
+_EVERY_NEGATIVE = np.zeros((0, 0), dtype=np.uint8)
+
+
+def mined_triplet_loss_weights(D2, labels, margin, squared, miner, n_threads,
+                               allowed=None):
     """Mining and triplet loss of a labelled batch: ``(loss, n_active,
     n_selected, W)``, as ``mine_triplets`` then ``triplet_loss_weights``.
 
-    The anchors are split into ``n_threads`` ranges run at once by
-    :func:`triplet_rows_loss_weights`; every anchor's terms are its own and the
-    sums are taken over all anchors in one order, so the result is the same bit
-    for bit whatever ``n_threads``.
+    ``allowed`` (b, b) uint8, if given, restricts the negatives of each anchor
+    to the rows it marks (as ``mine_allowed_triplets``). The anchors are split
+    into ``n_threads`` ranges run at once by :func:`triplet_rows_loss_weights`;
+    every anchor's terms are its own and the sums are taken over all anchors in
+    one order, so the result is the same bit for bit whatever ``n_threads``.
     """
     b = labels.shape[0]
+    if allowed is None:
+        allowed = _EVERY_NEGATIVE
     W = np.zeros((b, b))
     losses = np.zeros(b)
     counts = np.zeros((b, 2), dtype=np.int64)
     map_on_threads(
         lambda start, stop: triplet_rows_loss_weights(
-            D2, labels, margin, squared, miner, start, stop, W, losses, counts),
+            D2, labels, allowed, margin, squared, miner, start, stop, W, losses,
+            counts),
         b, n_threads,
     )
     n_active, n_selected = (int(c) for c in counts.sum(axis=0))
