@@ -168,6 +168,13 @@ def _splits(kind, dataset, args):
     return open_set_splits(dataset, n_splits=args.splits, seed=0, max_train=max_train)
 
 
+def runs_on(method, name):
+    """Whether ``method`` runs on the dataset ``name`` (its ``where``)."""
+    if method.where == "all":
+        return True
+    return name in (BUNDLED if method.where == "bundled" else method.where)
+
+
 def jobs(args, names, methods, tasks):
     """``(kind, dataset, method, tasks of that kind that apply)`` to run."""
     kinds = {}
@@ -182,8 +189,7 @@ def jobs(args, names, methods, tasks):
             if not applying:
                 continue
             for method in methods:
-                if kind in method.tasks and (method.where == "all"
-                                             or name in BUNDLED):
+                if kind in method.tasks and runs_on(method, name):
                     planned.append((kind, dataset, method, applying))
     return planned
 

@@ -55,8 +55,9 @@ class Method:
     tasks : tuple of str
         Split kinds it runs on: ``'closed'`` (kNN on seen classes) and/or
         ``'open'`` (unseen classes).
-    where : str
-        ``'all'`` or ``'bundled'`` (scikit-learn's bundled sets only).
+    where : str or tuple of str
+        ``'all'``, ``'bundled'`` (scikit-learn's bundled sets only) or the
+        names of the datasets it runs on.
     """
 
     label: str
@@ -164,6 +165,32 @@ PEER_METHODS = {
 }
 
 
+_LAST_PARTS = {}  # the scaled parts of the last (dataset, splits): methods share them
+
+
+def _scaled_parts(dataset, splits, max_dim):
+    """``(X_train, y_train, X_test, y_test)`` per split, scaled as :func:`scaled`.
+
+    The runner fits every method of a dataset in a row on the same splits, so
+    the parts of the last dataset and splits are kept and handed out again (one
+    scaler and PCA fit per split instead of one per method; the arrays are
+    read-only, so no method can change another's input).
+    """
+    key = (dataset.name, max_dim,
+           tuple((train.tobytes(), test.tobytes()) for train, test in splits))
+    if key not in _LAST_PARTS:
+        parts = []
+        for train, test in splits:
+            X_train, X_test = scaled(dataset.X[train], dataset.X[test], max_dim)
+            y_train, y_test = dataset.y[train], dataset.y[test]
+            for array in (X_train, X_test, y_train, y_test):
+                array.flags.writeable = False
+            parts.append((X_train, y_train, X_test, y_test))
+        _LAST_PARTS.clear()
+        _LAST_PARTS[key] = parts
+    return _LAST_PARTS[key]
+
+
 def embed_splits(method, dataset, splits, *, max_dim=None, timeout=None):
     """Fit ``method`` on every split of ``dataset``; embed both parts.
 
@@ -186,10 +213,7 @@ def embed_splits(method, dataset, splits, *, max_dim=None, timeout=None):
         n_iter, threads, version, warnings, Z_train, y_train, Z_test, y_test``
         (``Z_*`` None unless ``status == 'ok'``).
     """
-    parts = []
-    for train, test in splits:
-        X_train, X_test = scaled(dataset.X[train], dataset.X[test], max_dim)
-        parts.append((X_train, dataset.y[train], X_test, dataset.y[test]))
+    parts = _scaled_parts(dataset, splits, max_dim)
     if method.peer is not None:
         fits = _embed_peer(method, dataset, parts, timeout)
     else:

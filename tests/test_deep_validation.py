@@ -432,7 +432,8 @@ def test_deep_partial_fit_refuses_another_architecture(Estimator):
 
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("n_rows, n_cols, keep", [(1, 1, 1), (5, 40, 3),
-                                                  (30, 200, 17), (7, 9, 9)])
+                                                  (30, 200, 17), (30, 200, 120),
+                                                  (30, 200, 150), (7, 9, 9)])
 def test_nearest_matches_the_stable_full_sort(seed, n_rows, n_cols, keep):
     rng = np.random.default_rng(seed)
     dists = rng.integers(0, 6, size=(n_rows, n_cols)).astype(np.float64)  # ties
@@ -444,6 +445,10 @@ def test_nearest_matches_the_stable_full_sort(seed, n_rows, n_cols, keep):
     smooth = rng.normal(size=(n_rows, n_cols))
     assert_array_equal(_nearest(smooth, keep),
                        np.argsort(smooth, axis=1, kind="stable")[:, :keep])
+    mixed = smooth.copy()
+    mixed[::2] = dists[::2]  # rows with ties among rows without
+    assert_array_equal(_nearest(mixed, keep),
+                       np.argsort(mixed, axis=1, kind="stable")[:, :keep])
 
 
 @pytest.mark.parametrize("seed", range(3))

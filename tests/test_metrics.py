@@ -92,6 +92,27 @@ def test_metrics_match_brute_force_with_ties(seed, with_ref):
                     rtol=1e-12)
     assert_allclose(metrics.knn_accuracy(X, y, n_neighbors=4, **kwargs), expected[3],
                     rtol=1e-12)
+    together = metrics.retrieval_scores(X, y, k=5, **kwargs)
+    assert_allclose([together["map_at_r"], together["r_precision"],
+                     together["precision_at_k"]], expected[:3], rtol=1e-12)
+
+
+@pytest.mark.parametrize("k", [1, 3, 25])
+@pytest.mark.parametrize("with_ref", [False, True])
+def test_retrieval_scores_equal_the_three_metrics_one_by_one(k, with_ref):
+    # k = 25 ranks deeper than any R (classes of about 8 among 40 rows).
+    rng = np.random.default_rng(k)
+    X = rng.integers(0, 4, size=(40, 3)).astype(float)
+    y = rng.integers(0, 5, size=40)
+    kwargs = {}
+    if with_ref:
+        kwargs = {"X_ref": rng.normal(size=(35, 3)), "y_ref": rng.integers(0, 5, 35)}
+    together = metrics.retrieval_scores(X, y, k=k, **kwargs)
+    assert together == {
+        "map_at_r": metrics.map_at_r(X, y, **kwargs),
+        "r_precision": metrics.r_precision(X, y, **kwargs),
+        "precision_at_k": metrics.precision_at_k(X, y, k=k, **kwargs),
+    }
 
 
 @pytest.mark.parametrize("offset", [1e4, 1e8])
@@ -143,6 +164,8 @@ def test_metrics_are_blockwise_for_many_points(monkeypatch):
     "call, message",
     [
         (lambda X, y: metrics.precision_at_k(X, y, k=0), "k must be an integer in [1, 9]"),
+        (lambda X, y: metrics.retrieval_scores(X, y, k=10),
+         "k must be an integer in [1, 9]"),
         (lambda X, y: metrics.knn_accuracy(X, y, n_neighbors=10),
          "n_neighbors must be an integer in [1, 9]"),
         (lambda X, y: metrics.map_at_r(X, y, X_ref=X), "X_ref and y_ref must be given"),
