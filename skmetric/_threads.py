@@ -116,6 +116,8 @@ def effective_n_threads(n_jobs):
     n_threads : int
         At least 1, at most :func:`available_threads`.
     """
+    if n_jobs == 1 and type(n_jobs) is int:
+        return 1  # at least 1 and at most 1, whatever the limits in place
     available = available_threads()
     if n_jobs is None:
         return available
