@@ -155,7 +155,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
                 f"n_components={n_components} must be at most the number of "
                 f"features, {n_features}."
             )
-        with thread_limits(fit_n_jobs(self.n_jobs, n_samples)):
+        with thread_limits(fit_n_jobs(self.n_jobs, n_samples), numba_threads=False):
             local_between, local_within, total = local_scatters(
                 X, y_encoded, self.n_neighbors)
             values, vectors, _ = discriminant_directions(local_between,
