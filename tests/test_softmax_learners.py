@@ -254,3 +254,18 @@ def test_softmax_learners_reject_bad_settings():
         MLKR(9).fit(X, y.astype(float))
     with pytest.raises(ValueError, match=re.escape("init='lda' needs class labels")):
         MLKR(init="lda").fit(X, y.astype(float))
+
+
+def test_softmax_terms_past_exp_underflow_are_the_zeros_exp_gives():
+    # Exponents on both sides of EXP_UNDERFLOW: the skipped ones are those
+    # exp rounds to 0.0, the subnormal ones just above it are kept.
+    assert np.exp(kernels.softmax.EXP_UNDERFLOW) == 0.0
+    gaps = np.concatenate([[0.0], np.linspace(700.0, 760.0, 61),
+                           np.nextafter(745.2, [0.0, np.inf])])
+    sq_dists = (3.0 + gaps)[None, :]
+    P = kernels.neighbour_softmax(sq_dists, np.array([10**6]),
+                                  np.arange(sq_dists.shape[1])[None, :])
+    expected = np.exp(-gaps)
+    expected /= expected.sum()
+    assert_array_equal(P[0] == 0.0, expected == 0.0)
+    assert_allclose(P[0], expected, rtol=1e-12, atol=0)

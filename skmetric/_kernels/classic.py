@@ -10,6 +10,7 @@ basis projections without forming the (n_triplets, n_basis) matrix of difference
 import numpy as np
 
 from ._core import kernel
+from .softmax import EXP_UNDERFLOW
 
 
 @kernel()
@@ -186,7 +187,11 @@ def lfda_affinity(sq_dists, scales):
                 a = 1.0
             else:
                 denominator = scales[i] * scales[j]
-                a = np.exp(-d / denominator) if denominator > 0.0 else 0.0
+                a = 0.0
+                if denominator > 0.0:
+                    exponent = -d / denominator
+                    if exponent >= EXP_UNDERFLOW:  # else exp is exactly 0.0
+                        a = np.exp(exponent)
             A[i, j] = a
             A[j, i] = a
             degrees[i] += a
