@@ -188,3 +188,41 @@ def neighbour_weighted_sum(W, neighbours, X):
             for c in range(d):
                 out[b, c] += w * X[k, c]
     return out
+
+
+@kernel(parallel=True)
+def nearest_update_from_gram(gram, row_sq, col_sq, first_row, first_col, best,
+                             index):
+    """Merge one tile of a Gram matrix into running lists of k nearest columns.
+
+    ``d[a, b] = max(row_sq[a] + col_sq[b] - 2 gram[a, b], 0)``; row a stands for
+    point ``first_row + a`` (left out as its own neighbour), column b for point
+    ``first_col + b``. ``best[a]`` (ascending distances) and ``index[a]`` (their
+    points, -1 for an empty slot) are updated in place: a column enters when it
+    is strictly nearer than the current k-th, after any equal one, so over
+    tiles taken in increasing ``first_col`` ties go to the lower point, as in
+    one pass over all columns (``nearest_from_gram``).
+
+    gram (n_rows, n_cols) float64 C-contiguous; row_sq (n_rows,), col_sq
+    (n_cols,) float64; best (n_rows, k) float64 C, index (n_rows, k) int64 C,
+    start at inf and -1. Returns nothing. Parallel over rows, each writing its
+    own row. Cost O(n_rows n_cols) typically, O(n_rows n_cols k) at worst.
+    """
+    n_rows, n_cols = gram.shape
+    k = best.shape[1]
+    for a in prange(n_rows):
+        sq_a = row_sq[a]
+        own = first_row + a - first_col
+        for b in range(n_cols):
+            d = sq_a + col_sq[b] - 2.0 * gram[a, b]
+            if 0.0 > d:  # max(d, 0.0)
+                d = 0.0
+            if d >= best[a, k - 1] or b == own:
+                continue
+            slot = k - 1
+            while slot > 0 and best[a, slot - 1] > d:
+                best[a, slot] = best[a, slot - 1]
+                index[a, slot] = index[a, slot - 1]
+                slot -= 1
+            best[a, slot] = d
+            index[a, slot] = first_col + b
