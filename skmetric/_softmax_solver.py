@@ -24,7 +24,6 @@ from ._kernels import (
     mlkr_weights,
     nca_weights,
     nearest_from_gram,
-    nearest_update_from_gram,
     neighbour_sq_dists,
     neighbour_weighted_sum,
     row_sq_norms,
@@ -100,49 +99,20 @@ def softmax_loss_grad(flat_components, X, targets, kind, neighbours=None,
 def nearest_candidates(Z, n_neighbors, block_elements=_BLOCK_ELEMENTS):
     """The ``n_neighbors`` nearest other points of every row of Z, nearest first.
 
-    Tiles of the Gram matrix go through BLAS; the selection is numba's. Up to
-    ``TILED_FROM`` rows, blocks of rows against all columns
-    (``nearest_from_gram``); beyond, tiles of ``TILE_ROWS`` x ``TILE_COLUMNS``
-    merged into running lists (``nearest_update_from_gram``): the columns of a
-    tile and the tile itself stay in cache between the product and the
-    selection, where a block of a few rows against 10^5 columns streams all of
-    Z and a 32 MiB block through memory for each few rows. Both give the same
-    lists (ties to the lower point), up to the rounding of the products.
-    Returns an (n, n_neighbors) int64 array. Cost O(n^2 r), memory
-    O(block_elements).
+    Blocks of the Gram matrix go through BLAS; the selection is the numba kernel
+    ``nearest_from_gram``. Returns an (n, n_neighbors) int64 array. Cost
+    O(n^2 r), memory O(block_elements).
     """
     n_samples = Z.shape[0]
     sq_norms = row_sq_norms(Z)
+    step = max(1, block_elements // max(1, n_samples))
     out = np.empty((n_samples, n_neighbors), dtype=np.int64)
-    if n_samples < TILED_FROM:
-        step = max(1, block_elements // max(1, n_samples))
-        for start in range(0, n_samples, step):
-            stop = min(n_samples, start + step)
-            gram = np.ascontiguousarray(Z[start:stop] @ Z.T)
-            out[start:stop] = nearest_from_gram(gram, sq_norms[start:stop],
-                                                sq_norms, n_neighbors, start)
-        return out
-    columns = [(start, min(n_samples, start + TILE_COLUMNS))
-               for start in range(0, n_samples, TILE_COLUMNS)]
-    column_blocks = [np.ascontiguousarray(Z[start:stop].T)
-                     for start, stop in columns]
-    for start in range(0, n_samples, TILE_ROWS):
-        stop = min(n_samples, start + TILE_ROWS)
-        rows = Z[start:stop]
-        best = np.full((stop - start, n_neighbors), np.inf)
-        index = np.full((stop - start, n_neighbors), -1, dtype=np.int64)
-        for (first, last), block in zip(columns, column_blocks):
-            gram = rows @ block
-            nearest_update_from_gram(gram, sq_norms[start:stop],
-                                     sq_norms[first:last], start, first, best,
-                                     index)
-        out[start:stop] = index
+    for start in range(0, n_samples, step):
+        stop = min(n_samples, start + step)
+        gram = np.ascontiguousarray(Z[start:stop] @ Z.T)
+        out[start:stop] = nearest_from_gram(gram, sq_norms[start:stop], sq_norms,
+                                            n_neighbors, start)
     return out
-
-
-# nearest_candidates' tiles: from TILED_FROM rows, 512 x 2048 Gram tiles (8 MiB)
-# against 2048 columns of Z at a time (0.8 MiB at r = 50).
-TILED_FROM, TILE_ROWS, TILE_COLUMNS = 20000, 512, 2048
 
 
 def minimize_softmax(X, targets, kind, components, *, n_neighbors, max_iter, tol,

@@ -265,20 +265,6 @@ def nearest_from_gram(gram, row_sq, col_sq, k, first_row):
     return np.argsort(D, axis=1, kind="stable")[:, :k].astype(np.int64)
 
 
-def nearest_update_from_gram(gram, row_sq, col_sq, first_row, first_col, best,
-                             index):
-    # The running lists and the tile's columns together, nearest first, ties
-    # to the lower point; the own point and empty slots left out.
-    D = np.maximum(row_sq[:, None] + col_sq[None, :] - 2.0 * gram, 0.0)
-    columns = first_col + np.arange(gram.shape[1])
-    D[(first_row + np.arange(gram.shape[0]))[:, None] == columns[None, :]] = np.inf
-    k = best.shape[1]
-    for a in range(gram.shape[0]):
-        d = np.concatenate([best[a], D[a]])
-        points = np.concatenate([index[a], columns])
-        order = np.lexsort((points, d))[:k]
-        best[a], index[a] = d[order], np.where(np.isinf(d[order]), -1, points[order])
-
 def count_within_radius(Z, labels, radius, probes):
     D = ((Z[probes][:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
     inside = (D < radius[probes][:, None]) & (labels[probes][:, None] != labels)

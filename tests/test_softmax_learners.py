@@ -128,48 +128,6 @@ def test_nearest_candidates_match_reference():
     assert_array_equal(found, ref.nearest_from_gram(Z @ Z.T, sq, sq, 5, 0))
 
 
-@pytest.mark.parametrize("seed", range(3))
-@pytest.mark.parametrize("n_rows, n_cols, k, first_row, first_col",
-                         [(1, 1, 1, 0, 0), (5, 7, 3, 2, 0), (30, 50, 6, 40, 30),
-                          (20, 4, 6, 3, 0)])
-def test_nearest_update_from_gram_matches_reference(seed, n_rows, n_cols, k,
-                                                    first_row, first_col):
-    rng = np.random.default_rng(seed)
-    A = rng.normal(size=(n_rows, 3))
-    B = rng.normal(size=(n_cols, 3))
-    B[-1] = A[0]  # a duplicate: distance zero
-    gram = A @ B.T
-    row_sq, col_sq = (A**2).sum(axis=1), (B**2).sum(axis=1)
-    best = np.sort(rng.uniform(0, 3, size=(n_rows, k)), axis=1)
-    index = rng.integers(1000, 2000, size=(n_rows, k)).astype(np.int64)
-    best[:, k // 2:] = np.inf  # some empty slots
-    index[:, k // 2:] = -1
-    expected = best.copy(), index.copy()
-    ref.nearest_update_from_gram(gram, row_sq, col_sq, first_row, first_col,
-                                 *expected)
-    gram_copy = gram.copy()
-    kernels.nearest_update_from_gram(gram, row_sq, col_sq, first_row, first_col,
-                                     best, index)
-    assert_array_equal(index, expected[1])
-    assert_array_equal(best, expected[0])
-    assert_array_equal(gram, gram_copy)
-
-
-def test_nearest_candidates_tiled_matches_one_pass(monkeypatch):
-    import skmetric._softmax_solver as solver
-
-    rng = np.random.default_rng(1)
-    Z = rng.normal(size=(300, 4))
-    Z[7] = Z[100]  # a tie at distance zero
-    one_pass = nearest_candidates(Z, 9)
-    monkeypatch.setattr(solver, "TILED_FROM", 10)
-    monkeypatch.setattr(solver, "TILE_ROWS", 64)
-    monkeypatch.setattr(solver, "TILE_COLUMNS", 70)
-    assert_array_equal(nearest_candidates(Z, 9), one_pass)
-    sq = (Z**2).sum(axis=1)
-    assert_array_equal(one_pass, ref.nearest_from_gram(Z @ Z.T, sq, sq, 9, 0))
-
-
 # ---- solver against an independent optimiser --------------------------------------
 
 

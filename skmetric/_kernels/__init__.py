@@ -85,7 +85,6 @@ from .softmax import (  # noqa: F401
     mlkr_weights,
     neighbour_sq_dists,
     neighbour_weighted_sum,
-    nearest_update_from_gram,
 )
 from .recommend import (  # noqa: F401
     cml_hinge_terms,
