@@ -110,8 +110,8 @@ class NCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
     check is made on the objective with the new candidates; the fit goes on
     from there until the check holds or ``max_iter`` is spent. The truncated
     fit works on the rows sorted by class (the same problem, with the rows of
-    a point's candidates close together in memory: about 3 times faster
-    gathers at 100 000 rows); of two candidates at exactly the same distance,
+    a point's candidates close together in memory: an evaluation 13% faster
+    at 100 000 rows x 50); of two candidates at exactly the same distance,
     the one earlier in that order counts as the nearer.
 
     The loss is invariant under an orthogonal map of the embedding (``Q L``),

@@ -200,9 +200,11 @@ def rows_by_target(X, targets):
     the earlier row of the sorted order). It changes the speed: a point's
     candidates mostly share its class (or lie near its target), so with the
     rows of a class together the gathers of their rows in
-    ``neighbour_sq_dists`` and ``neighbour_weighted_sum`` stay within a block
-    that fits the processor's cache, instead of reaching all of X (measured:
-    about 3 times faster at 100 000 rows of 50 features, 10 classes).
+    ``neighbour_sq_dists`` and ``neighbour_weighted_sum`` stay within a
+    smaller part of X (measured at 100 000 rows of 50 features, 10 classes,
+    2 threads: an evaluation of the objective 1.07 s against 1.23 s in the
+    given order; the gathers alone, on one thread with random candidates
+    within the class against random candidates anywhere, 3 to 4 times faster).
     """
     order = np.argsort(targets, kind="stable")
     return np.ascontiguousarray(X[order]), np.ascontiguousarray(targets[order])
