@@ -105,7 +105,8 @@ class Covariance(MahalanobisMixin, TransformerMixin, BaseEstimator):
                 f"n_components={self.n_components} must be at most the number of "
                 f"features, {X.shape[1]}."
             )
-        with thread_limits(fit_n_jobs(self.n_jobs, X.shape[0])):
+        with thread_limits(fit_n_jobs(self.n_jobs, X.shape[0]),
+                           numba_threads=False):
             centred = X - X.mean(axis=0)
             covariance = centred.T @ centred / X.shape[0]
             components, self.rank_ = whitening_components(covariance)

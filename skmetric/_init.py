@@ -272,7 +272,7 @@ def discriminant_directions(between, within, total):
     within_span = (within_span + within_span.T) * 0.5
     between_span = span.T @ between @ span
     between_span = (between_span + between_span.T) * 0.5
-    w_values = np.linalg.eigvalsh(within_span)
+    w_values, w_vectors = np.linalg.eigh(within_span)
     ridged = bool(w_values[0] <= span.shape[1] * np.finfo(np.float64).eps
                   * max(w_values[-1], 0.0) * 1e3)
     if ridged:
@@ -281,10 +281,15 @@ def discriminant_directions(between, within, total):
         scale = np.trace(within_span) / span.shape[1]
         if not scale > span.shape[1] * np.finfo(np.float64).eps:
             scale = 1.0
-        within_span = within_span + RIDGE * scale * np.eye(span.shape[1])
-    g_values, g_vectors = scipy.linalg.eigh(between_span, within_span)
-    order = np.argsort(g_values)[::-1]
-    return g_values[order], span @ g_vectors[:, order], ridged
+        # A multiple of the identity shifts the eigenvalues, not the vectors.
+        w_values = w_values + RIDGE * scale
+    # The generalised problem by whitening the (ridged, positive definite)
+    # within scatter: with T = V_w diag(w)^(-1/2), T^T within T = I, and the
+    # eigenvectors u of T^T between T give v = T u with v^T within v = 1.
+    whiten = w_vectors / np.sqrt(w_values)
+    reduced = whiten.T @ between_span @ whiten
+    g_values, g_vectors = np.linalg.eigh((reduced + reduced.T) * 0.5)
+    return g_values[::-1], span @ (whiten @ g_vectors[:, ::-1]), ridged
 
 
 # Relative ridge of a singular within-group scatter (see discriminant_directions).

@@ -7,7 +7,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._base import MahalanobisMixin
 from ._init import discriminant_directions, signed_rows
-from ._kernels import sq_dist_row_blocks
+from ._kernels import (
+    _BLOCK_ELEMENTS,
+    lfda_affinity,
+    pairwise_sq_dists,
+    sq_dist_row_blocks,
+)
 from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
 from ._validation import (
     Interval,
@@ -150,7 +155,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
                 f"n_components={n_components} must be at most the number of "
                 f"features, {n_features}."
             )
-        with thread_limits(fit_n_jobs(self.n_jobs, n_samples)):
+        with thread_limits(fit_n_jobs(self.n_jobs, n_samples), numba_threads=False):
             local_between, local_within, total = local_scatters(
                 X, y_encoded, self.n_neighbors)
             values, vectors, _ = discriminant_directions(local_between,
@@ -205,20 +210,39 @@ def affinity_scatter(X, k):
 
     ``sigma_i`` is the distance of row i to its k-th nearest other row; a pair
     at distance zero has affinity 1, a pair at a positive distance from a row
-    whose scale is zero (k duplicates) has affinity 0.
+    whose scale is zero (k duplicates) has affinity 0. The diagonal of A
+    cancels out of the scatter, so it is left at zero. A class whose distance
+    matrix fits in one block (:data:`_BLOCK_ELEMENTS` entries) computes it
+    once; a larger one twice, block by block, to bound the memory.
     """
     n_rows = X.shape[0]
-    scales = np.empty(n_rows)
-    for start, stop, sq_dists in sq_dist_row_blocks(X, X):
-        sq_dists[np.arange(stop - start), np.arange(start, stop)] = np.inf
-        scales[start:stop] = np.sqrt(np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
-    degrees = np.empty(n_rows)
-    weighted = np.empty_like(X)
-    for start, stop, sq_dists in sq_dist_row_blocks(X, X):
-        denominator = scales[start:stop, None] * scales[None, :]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            affinity = np.exp(-sq_dists / denominator)
-        affinity[sq_dists == 0.0] = 1.0
-        degrees[start:stop] = affinity.sum(axis=1)
-        weighted[start:stop] = affinity @ X
+    if n_rows * n_rows <= _BLOCK_ELEMENTS:
+        sq_dists = pairwise_sq_dists(X, X)
+        sq_dists.flat[:: n_rows + 1] = np.inf  # a row is not its own neighbour
+        scales = np.sqrt(np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
+        affinity, degrees = lfda_affinity(sq_dists, scales)
+        weighted = affinity @ X
+    else:
+        scales = np.empty(n_rows)
+        for start, stop, sq_dists in sq_dist_row_blocks(X, X):
+            sq_dists[np.arange(stop - start), np.arange(start, stop)] = np.inf
+            scales[start:stop] = np.sqrt(
+                np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
+        degrees = np.empty(n_rows)
+        weighted = np.empty_like(X)
+        for start, stop, sq_dists in sq_dist_row_blocks(X, X):
+            sq_dists[np.arange(stop - start), np.arange(start, stop)] = np.inf
+            affinity = _affinity(sq_dists, scales[start:stop], scales)
+            degrees[start:stop] = affinity.sum(axis=1)
+            weighted[start:stop] = affinity @ X
     return X.T @ (X * degrees[:, None]) - X.T @ weighted
+
+
+def _affinity(sq_dists, row_scales, column_scales):
+    """``exp(-d_ij^2 / (sigma_i sigma_j))``, 1 where ``d_ij = 0`` (a 0 / 0),
+    0 on an infinite distance (the diagonal); a new array."""
+    denominator = row_scales[:, None] * column_scales[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        affinity = np.exp(-sq_dists / denominator)
+    affinity[sq_dists == 0.0] = 1.0
+    return affinity

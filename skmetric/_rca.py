@@ -61,11 +61,17 @@ def fit_rca(estimator, points, chunk):
     n_chunks = int(chunk_ids.max()) + 1
     counts = np.bincount(chunk_ids, minlength=n_chunks)
     means = np.zeros((n_chunks, n_features))
-    np.add.at(means, chunk_ids, chunk_points)
+    # Sums per chunklet over the rows sorted by chunklet (a stable sort keeps
+    # each chunklet's rows in order): np.add.reduceat, not the slow np.add.at.
+    order = np.argsort(chunk_ids, kind="stable")
+    sorted_ids = chunk_ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    means[sorted_ids[starts]] = np.add.reduceat(chunk_points[order], starts, axis=0)
     means /= np.maximum(counts, 1)[:, None]
     # The products too under the thread policy (BLAS on two threads of a busy
     # machine costs more than these small products).
-    with thread_limits(fit_n_jobs(estimator.n_jobs, chunk_points.shape[0])):
+    with thread_limits(fit_n_jobs(estimator.n_jobs, chunk_points.shape[0]),
+                       numba_threads=False):
         deviations = chunk_points - means[chunk_ids]  # products: O(N d^2)
         within = deviations.T @ deviations / chunk_points.shape[0]
         centred = chunk_points - chunk_points.mean(axis=0)

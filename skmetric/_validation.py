@@ -7,9 +7,11 @@ This is the only module allowed to import private scikit-learn helpers; the test
 suite imports them from here and fails loudly if they move.
 """
 
+import functools
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, validate_data
 
@@ -42,17 +44,52 @@ __all__ = [
 ]
 
 
+# Parameter values already found valid, per estimator class: a key of
+# (class, ((name, type, value), ...)) for parameters that are all plain
+# scalars. The constraint tables are class-level constants, so a set of values
+# valid once stays valid; each fit of a small problem then spends microseconds
+# here instead of re-running scikit-learn's checker (tens of microseconds).
+_VALID_PARAMS = {}
+_VALID_PARAMS_SIZE = 4096
+_SCALAR_TYPES = (type(None), bool, int, float, str, np.integer, np.floating)
+
+
+@functools.lru_cache(maxsize=None)
+def _param_names(cls):
+    """The constructor's parameter names (``get_params``'s keys) of a class."""
+    return tuple(cls._get_param_names())
+
+
 def check_params(estimator):
     """Check every constructor parameter against ``estimator._parameter_constraints``.
 
     Raises ``InvalidParameterError`` (a subclass of both ``ValueError`` and
     ``TypeError``) naming the parameter, the allowed values and the value given.
+    A combination of scalar values (None, bool, int, float, str) that passed once
+    for a class is remembered and not checked again; any other value (an array,
+    a callable, an object) is checked every time.
     """
+    cls = type(estimator)
+    if type(estimator).get_params is BaseEstimator.get_params:
+        params = {name: getattr(estimator, name) for name in _param_names(cls)}
+    else:
+        params = estimator.get_params(deep=False)
+    key = None
+    if all(isinstance(value, _SCALAR_TYPES) for value in params.values()):
+        key = (cls, tuple((name, type(value), value)
+                          for name, value in params.items()))
+        try:
+            if key in _VALID_PARAMS:
+                return
+        except TypeError:  # pragma: no cover - scalars are hashable
+            key = None
     validate_parameter_constraints(
-        estimator._parameter_constraints,
-        estimator.get_params(deep=False),
-        caller_name=type(estimator).__name__,
+        estimator._parameter_constraints, params, caller_name=cls.__name__,
     )
+    if key is not None:
+        if len(_VALID_PARAMS) >= _VALID_PARAMS_SIZE:
+            _VALID_PARAMS.clear()
+        _VALID_PARAMS[key] = True
 
 
 def check_X(estimator, X, *, reset=True, dtype=np.float64):
@@ -64,14 +101,53 @@ def check_X(estimator, X, *, reset=True, dtype=np.float64):
     Returns a new array whenever a conversion happens; the caller's array is never
     written to, and estimators copy before any in-place step.
     """
+    min_samples = 2 if reset else 1
+    if _plain_ndarray(estimator, X, dtype, min_samples, reset):
+        _set_or_check_width(estimator, X, reset)
+        return X
     return validate_data(
         estimator,
         X,
         reset=reset,
         dtype=dtype,
         order="C",
-        ensure_min_samples=2 if reset else 1,
+        ensure_min_samples=min_samples,
     )
+
+
+def _plain_ndarray(estimator, X, dtype, min_samples, reset):
+    """Whether ``check_array`` would return X itself, untouched and unwarned.
+
+    True for a NumPy array (not a subclass, not a frame) of an accepted dtype,
+    2-D, C-contiguous, with at least ``min_samples`` rows and one column, every
+    value finite (a finite sum implies it), and, when ``reset`` is false, the
+    fitted width and no fitted feature names. Anything else, valid or not,
+    goes through scikit-learn's ``validate_data``, which converts it or raises
+    its usual error: this is the common path made cheap, not another check.
+    """
+    if type(X) is not np.ndarray or X.ndim != 2 or not X.flags.c_contiguous:
+        return False
+    accepted = dtype if isinstance(dtype, (list, tuple)) else (dtype,)
+    if X.dtype not in accepted or X.dtype.kind != "f":
+        return False
+    if X.shape[0] < min_samples or X.shape[1] < 1:
+        return False
+    if not reset and (hasattr(estimator, "feature_names_in_") or
+                      getattr(estimator, "n_features_in_", X.shape[1])
+                      != X.shape[1]):
+        return False
+    with np.errstate(over="ignore"):  # finite values whose sum overflows
+        return bool(np.isfinite(X.sum()))
+
+
+def _set_or_check_width(estimator, X, reset):
+    """What ``validate_data`` does to the estimator for a plain array X: on
+    reset, record ``n_features_in_`` and forget the feature names of an earlier
+    fit (the width was checked by :func:`_plain_ndarray` otherwise)."""
+    if reset:
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+        estimator.n_features_in_ = X.shape[1]
 
 
 def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
@@ -97,6 +173,15 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
     classes : ndarray of shape (n_classes,)
         The original labels, ``classes[y_encoded]`` gives y back.
     """
+    if (_plain_ndarray(estimator, X, np.float64, 2, reset)
+            and type(y) is np.ndarray and y.ndim == 1
+            and y.shape[0] == X.shape[0] and y.dtype.kind in "iu"):
+        # Integer labels in a 1-D array are always 'binary' or 'multiclass'
+        # targets: nothing for check_X_y or check_classification_targets to
+        # convert or reject.
+        _set_or_check_width(estimator, X, reset)
+        classes, y_encoded = _encode_integer_labels(y)
+        return _checked_classes(estimator, X, classes, y_encoded, min_class_size)
     X, y = validate_data(
         estimator, X, y, reset=reset, dtype=np.float64, order="C",
         ensure_min_samples=2,
@@ -110,6 +195,25 @@ def check_X_y_classes(estimator, X, y, *, min_class_size=2, reset=True):
             f"y mixes labels of types that cannot be ordered ({kinds}); give labels "
             "of one type, for example all strings or all integers."
         ) from exc
+    return _checked_classes(estimator, X, classes, y_encoded, min_class_size)
+
+
+def _encode_integer_labels(y):
+    """``np.unique(y, return_inverse=True)`` for a 1-D integer y, by counting
+    when the labels are small non-negative integers (a few times faster)."""
+    if y.dtype.kind != "i" or y.min() < 0 or y.max() > 4 * y.shape[0] + 64:
+        return np.unique(y, return_inverse=True)
+    counts = np.bincount(y)
+    present = np.flatnonzero(counts)
+    lookup = np.zeros(counts.shape[0], dtype=np.int64)
+    lookup[present] = np.arange(present.shape[0])
+    return present.astype(y.dtype), lookup[y]
+
+
+def _checked_classes(estimator, X, classes, y_encoded, min_class_size):
+    """Reject a single class or classes below ``min_class_size`` (see
+    :func:`check_X_y_classes`); return its three outputs."""
+    y_encoded = y_encoded.ravel()
     name = type(estimator).__name__
     labels = classes.tolist()  # native Python values for readable messages
     if classes.shape[0] < 2:

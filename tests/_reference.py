@@ -337,6 +337,19 @@ def itml_projections(Z, left, right, sign, lambdas, slacks, metric, gamma):
     return A, lam, xi, residual
 
 
+def lfda_affinity(sq_dists, scales):
+    # The upper triangle mirrored, then exp(-d / (s_i s_j)) by the formula.
+    n = sq_dists.shape[0]
+    upper = np.triu(sq_dists, 1)
+    d = upper + upper.T
+    denominator = np.outer(scales, scales)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        A = np.exp(-d / denominator)
+    A[(d > 0) & (denominator == 0)] = 0.0
+    A[d == 0] = 1.0
+    A[np.arange(n), np.arange(n)] = 0.0
+    return A, A.sum(axis=1)
+
 def scml_triplet_hinge_grad(P, triplets, weights):
     a, p, n = triplets.T
     z = (P[a] - P[p]) ** 2 - (P[a] - P[n]) ** 2

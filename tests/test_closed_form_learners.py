@@ -13,9 +13,12 @@ from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
 
+import skmetric._kernels as kernels
 from skmetric import LFDA, RCA, Covariance, RCAChunks
-from skmetric._lfda import local_scatters
+from skmetric._lfda import affinity_scatter, local_scatters
 from skmetric._rca import sample_chunklets
+
+from . import _reference as ref
 
 
 def _classes(seed, n=40, d=4, n_classes=3):
@@ -350,3 +353,37 @@ def test_closed_form_learners_clone_pickle_and_grid_search(make):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make().fit(X.astype(np.float32), y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("n", [1, 2, 7, 40])
+def test_lfda_affinity_matches_reference(seed, n):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)) * 10.0 ** rng.uniform(-2, 2)
+    X[n // 2:n // 2 + 2] = X[0]  # duplicates: distance zero
+    sq_dists = ((X[:, None] - X[None]) ** 2).sum(axis=2)
+    sq_dists += np.triu(rng.uniform(0, 1e-12, size=(n, n)))  # not symmetric below
+    scales = rng.uniform(0.1, 2.0, size=n)
+    scales[rng.integers(0, n)] = 0.0  # a zero scale (k duplicates)
+    before = sq_dists.copy(), scales.copy()
+    A, degrees = kernels.lfda_affinity(sq_dists, scales)
+    A_ref, degrees_ref = ref.lfda_affinity(sq_dists, scales)
+    assert_allclose(A, A_ref, rtol=1e-14, atol=0)
+    assert_array_equal(A, A.T)
+    assert_allclose(degrees, degrees_ref, rtol=1e-13, atol=1e-300)
+    assert_array_equal(sq_dists, before[0])
+    assert_array_equal(scales, before[1])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_lfda_affinity_scatter_one_block_and_row_blocks_agree(seed, monkeypatch):
+    # The one-block path (numba affinity) and the memory-bounded two-pass path
+    # (row blocks) compute the same scatter.
+    import skmetric._lfda as lfda_module
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 4))
+    X[5] = X[6]
+    one_block = affinity_scatter(X, 7)
+    monkeypatch.setattr(lfda_module, "_BLOCK_ELEMENTS", 100)
+    assert_allclose(affinity_scatter(X, 7), one_block, rtol=1e-10, atol=1e-10)

@@ -254,3 +254,52 @@ def test_softmax_learners_reject_bad_settings():
         MLKR(9).fit(X, y.astype(float))
     with pytest.raises(ValueError, match=re.escape("init='lda' needs class labels")):
         MLKR(init="lda").fit(X, y.astype(float))
+
+
+def test_softmax_terms_past_exp_underflow_are_the_zeros_exp_gives():
+    # Exponents on both sides of EXP_UNDERFLOW: the skipped ones are those
+    # exp rounds to 0.0, the subnormal ones just above it are kept.
+    assert np.exp(kernels.softmax.EXP_UNDERFLOW) == 0.0
+    gaps = np.concatenate([[0.0], np.linspace(700.0, 760.0, 61),
+                           np.nextafter(745.2, [0.0, np.inf])])
+    sq_dists = (3.0 + gaps)[None, :]
+    P = kernels.neighbour_softmax(sq_dists, np.array([10**6]),
+                                  np.arange(sq_dists.shape[1])[None, :])
+    expected = np.exp(-gaps)
+    expected /= expected.sum()
+    assert_array_equal(P[0] == 0.0, expected == 0.0)
+    assert_allclose(P[0], expected, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("Estimator", [NCA, MLKR])
+def test_truncated_fit_does_not_depend_on_the_order_of_the_rows(Estimator):
+    # The truncated solver sorts the rows by target: the same problem, so
+    # any order of the rows gives the same model (to rounding).
+    # Both fits converge; the loss is invariant under an orthogonal map of the
+    # embedding, so the metrics L^T L are compared.
+    X, y = _informative(2, n=80)
+    y = y if Estimator is NCA else np.sin(X[:, 0])
+    order = np.random.default_rng(0).permutation(80)
+    params = dict(init="identity", n_neighbors=15, tol=1e-7, max_iter=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        first = Estimator(**params).fit(X, y)
+        second = Estimator(**params).fit(X[order], y[order])
+    assert_allclose(second.get_mahalanobis_matrix(), first.get_mahalanobis_matrix(),
+                    rtol=1e-4, atol=1e-6)
+
+
+def test_rows_by_target_sorts_rows_and_targets_together():
+    from skmetric._softmax_solver import rows_by_target
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 4, size=30)
+    X_copy, y_copy = X.copy(), y.copy()
+    X_sorted, y_sorted = rows_by_target(X, y)
+    assert np.all(np.diff(y_sorted) >= 0)
+    order = np.argsort(y, kind="stable")
+    assert_array_equal(X_sorted, X[order])
+    assert_array_equal(y_sorted, y[order])
+    assert X_sorted.flags.c_contiguous
+    assert_array_equal(X, X_copy)
+    assert_array_equal(y, y_copy)

@@ -80,6 +80,7 @@ from .lmnn import (  # noqa: F401
 )
 from .classic import (  # noqa: F401
     itml_projections,
+    lfda_affinity,
     scml_triplet_hinge_grad,
 )
 from .softmax import (  # noqa: F401

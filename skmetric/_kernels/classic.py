@@ -10,6 +10,7 @@ basis projections without forming the (n_triplets, n_basis) matrix of difference
 import numpy as np
 
 from ._core import kernel
+from .softmax import EXP_UNDERFLOW
 
 
 @kernel()
@@ -162,3 +163,41 @@ def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
             shifted = avg[i] + beta
             w[i] = -scale * (0.0 if 0.0 < shifted else shifted)  # min(shifted, 0)
     return w, avg, sq
+
+
+@kernel()
+def lfda_affinity(sq_dists, scales):
+    """LFDA's local-scaling affinity of one class, and its row sums (Sugiyama 2007).
+
+    For ``i != j``, with ``d = sq_dists[min(i, j), max(i, j)]`` (the upper
+    triangle is read, so the result is exactly symmetric):
+    ``A[i, j] = exp(-d / (scales[i] scales[j]))``, 1 where ``d == 0`` (a pair of
+    equal points, whatever the scales), 0 where ``d > 0`` and a scale is 0. The
+    diagonal is 0 (it cancels out of LFDA's scatters). ``degrees[i] = sum_j
+    A[i, j]``.
+
+    sq_dists (n, n) float64 C-contiguous, finite and non-negative above the
+    diagonal; scales (n,) float64, finite and non-negative. Returns new arrays
+    ``(A, degrees)``, (n, n) and (n,). Cost O(n^2), one exponential per pair.
+    """
+    n = sq_dists.shape[0]
+    A = np.empty((n, n))
+    degrees = np.zeros(n)
+    for i in range(n):
+        A[i, i] = 0.0
+        for j in range(i + 1, n):
+            d = sq_dists[i, j]
+            if d == 0.0:
+                a = 1.0
+            else:
+                denominator = scales[i] * scales[j]
+                a = 0.0
+                if denominator > 0.0:
+                    exponent = -d / denominator
+                    if exponent >= EXP_UNDERFLOW:  # else exp is exactly 0.0
+                        a = np.exp(exponent)
+            A[i, j] = a
+            A[j, i] = a
+            degrees[i] += a
+            degrees[j] += a
+    return A, degrees

@@ -22,6 +22,10 @@ from numba import prange
 
 from ._core import kernel
 
+# exp(x) rounds to exactly 0.0 in float64 for every x below this (the smallest
+# subnormal, 2^-1074, is exp(-744.44); exp(x) < 2^-1075 once x < -745.1332).
+EXP_UNDERFLOW = -745.2
+
 
 @kernel()
 def _row_exp(dists, neighbours, own, out):
@@ -30,7 +34,9 @@ def _row_exp(dists, neighbours, own, out):
     Shifted by the smallest distance ``d_min`` of the other columns, so the
     largest term is exp(0) = 1 and the sum never underflows to zero; dividing by
     the sum gives the softmax. A row with no other column gets all zeros and a
-    sum of zero.
+    sum of zero. An exponent below :data:`EXP_UNDERFLOW` gets the 0.0 that exp
+    returns there, without the call (the slow path of libm's exp: the terms of
+    far points, most of them once the metric has grown).
     """
     m = dists.shape[0]
     low = np.inf
@@ -39,10 +45,11 @@ def _row_exp(dists, neighbours, own, out):
             low = dists[j]
     total = 0.0
     for j in range(m):
-        if neighbours[j] == own or low == np.inf:
-            out[j] = 0.0
+        shifted = low - dists[j]
+        if neighbours[j] == own or low == np.inf or shifted < EXP_UNDERFLOW:
+            out[j] = 0.0  # exp(shifted) is exactly 0.0 below EXP_UNDERFLOW
         else:
-            value = np.exp(low - dists[j])
+            value = np.exp(shifted)
             out[j] = value
             total += value
     return total
