@@ -304,7 +304,8 @@ def readme_block(document, figure_dir="benchmarks/results"):
         "Each cell: the mean over data sets of learned − Euclidean, and on how many "
         f"data sets the method is ahead by at least {TIE}; * some fit did not "
         "converge. Peers run with their own defaults; metric-learn and mlpack on "
-        "scikit-learn's bundled sets only. Measured by `python -m benchmarks` on "
+        "the smaller bundled sets only (see the closed-set protocol). Measured by "
+        "`python -m benchmarks` on "
         f"{document['machine']} in {document['elapsed_s'] / 60:.1f} min (1-minute "
         f"load average {_fmt(load[0], '.1f')} at the start, {_fmt(load[1], '.1f')} "
         "at the end).",

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -282,3 +283,18 @@ def test_figures_label_their_extremes_and_do_not_draw_a_normalised_circle():
     models = _plots._projection_models(quick=True)
     deep = [m for name, m in models.items() if name.startswith("DeepTriplet")]
     assert deep and all(m.normalize is False for m in deep)
+
+
+def test_each_peer_is_planned_on_the_datasets_its_where_names():
+    from benchmarks.__main__ import BUNDLED, runs_on
+    from benchmarks._methods import PEER_METHODS
+
+    names = ["iris", "wine", "breast_cancer", "digits", "usps", "isolet"]
+    planned = {label: [n for n in names if runs_on(method, n)]
+               for label, method in PEER_METHODS.items()}
+    assert planned["mlpack lmnn"] == ["iris", "wine", "breast_cancer"]
+    assert planned["metric-learn LMNN"] == ["iris", "wine", "breast_cancer"]
+    assert planned["metric-learn MMC"] == ["iris", "wine"]
+    assert planned["pylmnn"] == names
+    bundled = replace(PEER_METHODS["pylmnn"], where="bundled")
+    assert [n for n in names if runs_on(bundled, n)] == list(BUNDLED)
