@@ -47,6 +47,11 @@ than t+20 (DeepTripletTriplets on 2000 triplets, TRIPLET_EPOCHS epochs).
 
     python -m benchmarks.bench_tracking [--quick] [--no-peers] [--no-frames]
         [--repeats 3] [--timeout 600] [--save PATH] [--methods A,B]
+        [--seeds 0,1,2,3,4]
+
+``--seeds`` replaces the tables by a seed study of the pipeline and the peer on
+its histograms (one fit each per seed, the same seed for both; mean and
+standard deviation over seeds), to tell a lead from seed-to-seed noise.
 """
 
 import argparse
@@ -224,14 +229,17 @@ class _Split:
                                            self.frame[~self.train])
 
 
-def _deep_tracklets(quick, max_iter=None):
+def _deep_tracklets(quick, max_iter=None, random_state=0):
     """DeepTripletTracklets with its defaults (``max_iter`` aside)."""
     max_iter = max_iter or (5 if quick else 100)
-    return DeepTripletTracklets(max_iter=max_iter, random_state=0, n_jobs=1)
+    return DeepTripletTracklets(max_iter=max_iter, random_state=random_state,
+                                n_jobs=1)
 
 
-def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
-    """``{label: fit() -> transform}`` of skmetric's learners and baselines."""
+def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None,
+                     random_state=0):
+    """``{label: fit() -> transform}`` of skmetric's learners and baselines
+    (``random_state`` seeds the two learners from tracklets)."""
     def lmnn():
         return LMNN(max_iter=20 if quick else LMNN_ITERATIONS, random_state=0,
                     n_jobs=1).fit(
@@ -253,7 +261,8 @@ def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
             triplets).transform
 
     def deep_tracklets():
-        return _deep_tracklets(quick, deep_max_iter).fit(split.X_train,
+        return _deep_tracklets(quick, deep_max_iter, random_state).fit(
+            split.X_train,
                                                          split.t_train,
                                           frames=split.f_train).transform
 
@@ -263,7 +272,7 @@ def skmetric_methods(split, quick, n_triplets, n_pairs, deep_max_iter=None):
         model = make_pipeline(
             colour_histogram_transformer(split.shape, PIPELINE_BINS,
                                          PIPELINE_STRIPES),
-            _deep_tracklets(quick, deep_max_iter))
+            _deep_tracklets(quick, deep_max_iter, random_state))
         model.fit(split.raw_train, split.t_train,
                   deeptriplettracklets__frames=split.f_train)
         return model.transform
@@ -286,7 +295,7 @@ def _record(method, scores, seconds=None, status="ok", reason="", **extra):
 
 
 def _peer_record(split, epochs, timeout, quick, deep_max_iter=None,
-                 method="DeepTripletTracklets"):
+                 method="DeepTripletTracklets", random_state=0):
     """The peer with the network, loss, miner, batches and epochs of ``method``
     and its input (standardised pixels, or the colour histograms)."""
     if method == HISTOGRAM_TRACKLETS:
@@ -312,6 +321,7 @@ def _peer_record(split, epochs, timeout, quick, deep_max_iter=None,
         "margin": model.margin, "miner": model.miner,
         "cooccurring": np.argwhere(np.triu(cooccur)).tolist(),
         "mid_frames": (0.5 * (first + last)).tolist(), "n_threads": 1,
+        "random_state": int(random_state),
     }
     warm = codes < 6  # the untimed warm-up: the first six tracklets
     with _one_thread_env():
@@ -387,6 +397,60 @@ def main_job_records(quick=False, peers=True, timeout=None):
     return tracking_records(quick=quick, peers=peers, timeout=timeout,
                             methods=set(DEEP_TRACKLET_METHODS),
                             deep_max_iter=MAIN_JOB_EPOCHS[bool(quick)])
+
+
+def seed_records(seeds, quick=False, timeout=None, method=HISTOGRAM_TRACKLETS):
+    """``method`` (a learner from tracklets) and the peer on its input, one fit
+    each per seed (the seed of both the learner and the peer); the peer runs as
+    many epochs as the learner did with the same seed. One record per method
+    and seed, with its ``seed``."""
+    split = _Split()
+    _warm_up(method, split, quick)
+    records = []
+    for seed in seeds:
+        fit = skmetric_methods(split, quick, 0, 0, random_state=seed)[method]
+        transform, seconds, seen = _timed(fit)
+        estimator = getattr(transform, "__self__", None)
+        estimator = getattr(estimator, "steps", [[None, estimator]])[-1][1]
+        X_test = split.raw_test if method == HISTOGRAM_TRACKLETS else split.X_test
+        records.append(dict(_record(
+            method, association_scores(transform(X_test), split.queries),
+            seconds, epochs=estimator.n_iter_, warnings=seen), seed=seed))
+        records.append(dict(_peer_record(split, estimator.n_iter_, timeout, quick,
+                                         method=method, random_state=seed),
+                            seed=seed))
+    return records
+
+
+def seed_table(records):
+    """Markdown table of :func:`seed_records`: per seed, then mean and spread."""
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    lines = ["| seed | " + " | ".join(f"{m}: MAP@R / P@1 / fit (s)" for m in methods)
+             + " |", "|---|" + "---|" * len(methods)]
+    by_seed = {}
+    for r in records:
+        by_seed.setdefault(r["seed"], {})[r["method"]] = r
+
+    def cell(r):
+        if r is None or r["status"] != "ok":
+            return "-" if r is None else r["status"]
+        return f"{r['map_at_r']:.3f} / {r['p_at_1']:.3f} / {r['fit_time']:.1f}"
+    for seed, row in by_seed.items():
+        lines.append(f"| {seed} | " + " | ".join(cell(row.get(m)) for m in methods)
+                     + " |")
+    summary = []
+    for m in methods:
+        ok = [r for r in records if r["method"] == m and r["status"] == "ok"]
+        if not ok:
+            summary.append("-")
+            continue
+        a = np.array([[r["map_at_r"], r["p_at_1"], r["fit_time"]] for r in ok])
+        sd = a.std(axis=0, ddof=1) if len(a) > 1 else np.zeros(3)
+        summary.append(f"{a[:, 0].mean():.3f} (sd {sd[0]:.3f}) / "
+                       f"{a[:, 1].mean():.3f} (sd {sd[1]:.3f}) / "
+                       f"median {np.median(a[:, 2]):.1f}")
+    lines.append("| mean | " + " | ".join(summary) + " |")
+    return "\n".join(lines)
 
 
 def _warm_up(label, split, quick):
@@ -493,9 +557,22 @@ def main(argv=None):
                         help="comma-separated labels of skmetric's learners to "
                         "run (default: all), for example 'DeepTripletTracklets,"
                         f"{HISTOGRAM_TRACKLETS}'")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds: instead of the tables, fit "
+                        f"{HISTOGRAM_TRACKLETS!r} and the peer on its histograms "
+                        "once per seed (for example 0,1,2,3,4)")
     args = parser.parse_args(argv)
     methods = None if args.methods is None else set(args.methods.split(","))
     load = os.getloadavg()
+    if args.seeds is not None:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        records = seed_records(seeds, quick=args.quick, timeout=args.timeout)
+        print(f"load average {load[0]:.2f} at the start", flush=True)
+        print("## Association on pedestrians, one fit per seed\n")
+        print(seed_table(records))
+        print(f"\nload average before / after: {load[0]:.2f} / "
+              f"{os.getloadavg()[0]:.2f}; one thread each.")
+        return
     records = tracking_records(quick=args.quick, peers=not args.no_peers,
                                timeout=args.timeout, repeats=args.repeats,
                                methods=methods)

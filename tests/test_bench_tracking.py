@@ -14,8 +14,11 @@ from benchmarks.bench_tracking import (
     frame_order_scores,
     load_pedestrians,
     main_job_records,
+    seed_table,
+    skmetric_methods,
     split_by_start,
     tracking_table,
+    _Split,
 )
 
 
@@ -73,6 +76,34 @@ def test_main_job_tracking_task_quick():
                for r in records)
     table = tracking_table(records)
     assert "DeepTripletTracklets" in table and "MAP@R" in table
+
+
+def test_seed_table_means_and_spreads_by_hand():
+    ours, peer = HISTOGRAM_TRACKLETS, "peer"
+    records = [
+        {"method": ours, "seed": 0, "status": "ok", "map_at_r": 0.90,
+         "p_at_1": 0.96, "fit_time": 2.0},
+        {"method": peer, "seed": 0, "status": "ok", "map_at_r": 0.80,
+         "p_at_1": 0.90, "fit_time": 20.0},
+        {"method": ours, "seed": 1, "status": "ok", "map_at_r": 0.94,
+         "p_at_1": 0.98, "fit_time": 4.0},
+        {"method": peer, "seed": 1, "status": "timeout", "map_at_r": None,
+         "p_at_1": None, "fit_time": None},
+    ]
+    lines = seed_table(records).splitlines()
+    assert lines[2] == "| 0 | 0.900 / 0.960 / 2.0 | 0.800 / 0.900 / 20.0 |"
+    assert lines[3] == "| 1 | 0.940 / 0.980 / 4.0 | timeout |"
+    # Mean over the seeds that ran; sample standard deviation; median time.
+    assert lines[4] == ("| mean | 0.920 (sd 0.028) / 0.970 (sd 0.014) / median 3.0"
+                        " | 0.800 (sd 0.000) / 0.900 (sd 0.000) / median 20.0 |")
+
+
+def test_the_seed_reaches_the_learners_from_tracklets():
+    split = _Split()
+    Z = [skmetric_methods(split, True, 0, 0, random_state=seed)[
+        HISTOGRAM_TRACKLETS]()(split.raw_test[:50]) for seed in (0, 0, 1)]
+    np.testing.assert_array_equal(Z[0], Z[1])
+    assert not np.allclose(Z[0], Z[2])
 
 
 @pytest.mark.parametrize("case", ["crops_pairs", "frames_triplets"])
