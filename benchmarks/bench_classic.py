@@ -13,7 +13,8 @@ Both get one untimed warm-up fit on the first split's training part, in the
 process of their timed fits, then every fit alone is timed with
 ``time.perf_counter``, in the same loop on both sides: fit, transform, next
 split; the kNN scores are computed after all fits (as the peer worker leaves
-them to its parent). Each library uses its default threads. Printed: one
+them to its parent), on one thread, so that no idle BLAS or OpenMP worker of
+theirs is left spinning beside the next timed fits. Each library uses its default threads. Printed: one
 markdown table per dataset (accuracy mean ± split-to-split std, median fit time,
 converged fits), then per learner the accuracy verdict (skmetric's mean at least
 metric-learn's minus the larger of the two split-to-split stds), the median
@@ -54,6 +55,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from benchmarks._data import available_datasets, knn_accuracy, load_dataset, \
     make_splits, scaled
@@ -115,6 +117,14 @@ def _label(learner, library):
     return f"{library} {learner.name}"
 
 
+def _untimed_scoring():
+    """BLAS and OpenMP on one thread for the untimed kNN scoring: on two threads,
+    their idle workers keep spinning on the cores for a while after each call,
+    and the next timed fits (a few milliseconds each on the small sets) ran up to
+    4 times slower beside them, measured."""
+    return threadpool_limits(limits=1)
+
+
 def peer_records(learner, dataset, splits, timeout):
     """One record per split for the metric-learn peer (one worker process)."""
     parts = []
@@ -127,8 +137,9 @@ def peer_records(learner, dataset, splits, timeout):
     for i, ((train, test), result) in enumerate(zip(splits, results)):
         accuracy = None
         if result["status"] == "ok":
-            accuracy = knn_accuracy(result["Z_train"], dataset.y[train],
-                                    result["Z_test"], dataset.y[test], 3)
+            with _untimed_scoring():
+                accuracy = knn_accuracy(result["Z_train"], dataset.y[train],
+                                        result["Z_test"], dataset.y[test], 3)
         record = {
             "method": _label(learner, "metric-learn"), "dataset": dataset.name,
             "split": i, "n_train": len(train), "n_test": len(test),
@@ -165,12 +176,14 @@ def skmetric_records(learner, factory, dataset, splits):
     records = []
     for i, ((train, test), result) in enumerate(zip(splits, fitted)):
         fit_time, cpu_time, converged, n_iter, Z_train, Z_test = result
+        with _untimed_scoring():
+            accuracy = knn_accuracy(Z_train, dataset.y[train], Z_test,
+                                    dataset.y[test], 3)
         record = {
             "method": _label(learner, "skmetric"), "dataset": dataset.name,
             "split": i, "n_train": len(train), "n_test": len(test),
             "n_features": dataset.n_features, "status": "ok", "reason": "",
-            "accuracy": knn_accuracy(Z_train, dataset.y[train], Z_test,
-                                     dataset.y[test], 3),
+            "accuracy": accuracy,
             "fit_time": fit_time, "version": skmetric.__version__,
             "extra": {"cpu_time": cpu_time, "converged": converged,
                       "n_iter": n_iter},
@@ -182,7 +195,8 @@ def skmetric_records(learner, factory, dataset, splits):
 def run_dataset(name, learners, *, n_splits, peers, timeout):
     dataset = load_dataset(name)
     splits = make_splits(dataset, n_splits=n_splits, seed=0, use_predefined=False)
-    records = evaluate_estimator(lambda: None, dataset, splits, 3)
+    with _untimed_scoring():
+        records = evaluate_estimator(lambda: None, dataset, splits, 3)
     for learner in learners:
         factory = learner.factory()
         if factory is not None:
