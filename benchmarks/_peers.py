@@ -10,7 +10,6 @@ are registered in :mod:`benchmarks._peer_worker`.
 """
 
 import contextlib
-import ctypes
 import json
 import os
 import signal
@@ -26,7 +25,23 @@ from benchmarks._data import knn_accuracy
 from benchmarks._peer_worker import PEERS
 
 WORKER = Path(__file__).resolve().parent / "_peer_worker.py"
-_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# What a worker runs first: ask Linux to kill it when its caller dies
+# (PR_SET_PDEATHSIG = 1, from <linux/prctl.h>; a no-op elsewhere), leave if the
+# caller is already gone, then become the worker (execv keeps the request). This
+# is done in the child, not through Popen's ``preexec_fn``: that makes Python
+# fork() the caller, after which OpenBLAS restarts its thread pool in the
+# caller, and the new threads were measured spinning beside the next timed fits
+# (twice their CPU time, up to four times the wall time of a millisecond fit).
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "try:\n"
+    "    ctypes.CDLL(None).prctl(1, signal.SIGKILL)\n"
+    "except (OSError, AttributeError):\n"
+    "    pass\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    sys.exit('the caller has gone')\n"
+    "os.execv(sys.executable, [sys.executable] + sys.argv[2:])\n"
+)
 
 
 @dataclass(frozen=True)
@@ -309,14 +324,14 @@ def _call_worker(python, spec_path, cwd, timeout, worker=WORKER):
     """Run the worker and return its parsed result (without ``accuracy``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     process = subprocess.Popen(
-        [str(python), str(worker), str(spec_path)],
+        [str(python), "-c", _DIE_WITH_PARENT, str(os.getpid()), str(worker),
+         str(spec_path)],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_die_with_parent,
     )
     try:
         stdout, stderr = process.communicate(timeout=timeout)
@@ -333,12 +348,6 @@ def _call_worker(python, spec_path, cwd, timeout, worker=WORKER):
         tail = "\n".join(stderr.strip().splitlines()[-5:])
         return _result("failed", f"worker exited with {process.returncode}: {tail}")
     return {**_result(result["status"], result["reason"]), **result}
-
-
-def _die_with_parent():
-    """In the worker, before exec: ask Linux to kill it if the caller dies."""
-    with contextlib.suppress(OSError, AttributeError):  # not Linux: no-op
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _kill(process):
