@@ -489,6 +489,13 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
     _clip_rows(params, rows, max_norm)
 
 
+def heap_sort_prefix(values, n):
+    """Twin of kernels.heap_sort_prefix: a copy of values with values[:n] sorted."""
+    out = values.copy()
+    out[:n] = np.sort(values[:n])
+    return out
+
+
 def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
                       negatives, indptr, indices, margin, n_items,
                       covariance_weight, learning_rate, adagrad, max_norm,

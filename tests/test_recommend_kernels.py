@@ -206,3 +206,20 @@ def test_cml_train_batches_step_follows_the_objective_gradient(seed,
     assert_allclose(got_loss, loss, rtol=1e-10)
     moved = np.concatenate([(P - state[0]).ravel(), (V - state[1]).ravel()])
     assert_allclose(moved, grad, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("size, n", [(0, 0), (1, 1), (2, 2), (5, 0), (7, 3),
+                                     (64, 64), (300, 257), (2048, 1500)])
+def test_heap_sort_prefix_matches_reference(seed, size, n):
+    rng = np.random.default_rng(seed)
+    # Few distinct values: duplicates, and the prefix left sorted in reverse.
+    values = rng.integers(-5, 10 + size // 4, size=size).astype(np.int64)
+    expected = ref.heap_sort_prefix(values, n)
+    got = values.copy()
+    kernels.heap_sort_prefix(got, n)
+    assert_array_equal(got, expected)
+    reverse = np.sort(values)[::-1].copy()
+    got = reverse.copy()
+    kernels.heap_sort_prefix(got, n)
+    assert_array_equal(got, ref.heap_sort_prefix(reverse, n))

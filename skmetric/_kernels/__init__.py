@@ -95,5 +95,6 @@ from .recommend import (  # noqa: F401
     cml_scatter_grads,
     cml_train_batches,
     adagrad_update_rows,
+    heap_sort_prefix,
     sgd_update_rows,
 )

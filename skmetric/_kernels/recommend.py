@@ -50,6 +50,40 @@ def _contains_sorted(indices, start, stop, value):
 
 
 @kernel()
+def heap_sort_prefix(values, n):
+    """Sort ``values[:n]`` in place, ascending (a heap sort; the rest of
+    ``values`` is left alone). The same values as ``np.sort(values[:n])``; used
+    instead of it because numba compiles its ``np.sort`` of int64 as six
+    functions, measured at about 1.7 s of CML's first fit, where this loop nest
+    compiles in a fraction of that. Cost O(n log n), no extra memory.
+    """
+    for start in range(n // 2 - 1, -1, -1):
+        _sift_down(values, start, n)
+    for end in range(n - 1, 0, -1):
+        top = values[0]
+        values[0] = values[end]
+        values[end] = top
+        _sift_down(values, 0, end)
+
+
+@kernel()
+def _sift_down(values, root, n):
+    # Move values[root] down the max-heap values[:n] until both children are smaller.
+    item = values[root]
+    while True:
+        child = 2 * root + 1
+        if child >= n:
+            break
+        if child + 1 < n and values[child + 1] > values[child]:
+            child += 1
+        if values[child] <= item:
+            break
+        values[root] = values[child]
+        root = child
+    values[root] = item
+
+
+@kernel()
 def _hinge_of_interaction(P, Q, u, i, negatives, row, indices, lo, hi, margin,
                           n_items):
     """``(loss, weight, hardest, violators)`` of interaction (u, i) with the
@@ -311,8 +345,10 @@ def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
                 grad_P[u, f] += c2 * (qj - qi)
                 grad_Q[i, f] += c2 * (qi - pu)
                 grad_Q[j, f] += c2 * (pu - qj)
-        rows_u = np.sort(user_rows[:n_u])
-        rows_i = np.sort(item_rows[:n_i])
+        heap_sort_prefix(user_rows, n_u)
+        heap_sort_prefix(item_rows, n_i)
+        rows_u = user_rows[:n_u]
+        rows_i = item_rows[:n_i]
         if covariance_weight > 0.0:
             total += _covariance_step(P, V, rows_u, rows_i, covariance_weight,
                                       grad_P, grad_Q)
