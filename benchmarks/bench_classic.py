@@ -120,8 +120,8 @@ def _label(learner, library):
 def _untimed_scoring():
     """BLAS and OpenMP on one thread for the untimed kNN scoring: on two threads,
     their idle workers keep spinning on the cores for a while after each call,
-    and the next timed fits (a few milliseconds each on the small sets) ran up to
-    4 times slower beside them, measured."""
+    beside the next timed fits (a few milliseconds each on the small sets; a
+    skmetric fit measured with twice its wall time in CPU time)."""
     return threadpool_limits(limits=1)
 
 
