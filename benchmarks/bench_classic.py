@@ -14,10 +14,11 @@ process of their timed fits, then every fit alone is timed with
 ``time.perf_counter``, in the same loop on both sides: fit, transform, next
 split; the kNN scores are computed after all fits (as the peer worker leaves
 them to its parent), on one thread, so that no idle BLAS or OpenMP worker of
-theirs is left spinning beside the next timed fits. Each library uses its default threads. Printed: one
-markdown table per dataset (accuracy mean ± split-to-split std, median fit time,
-converged fits), then per learner the accuracy verdict (skmetric's mean at least
-metric-learn's minus the larger of the two split-to-split stds), the median
+theirs is left spinning beside the next timed fits. Each library uses its
+default threads. Printed: one markdown table per dataset (accuracy mean ±
+split-to-split std, median fit time, converged fits), then per learner the
+accuracy verdict (skmetric's mean at least metric-learn's minus the larger of
+the two split-to-split stds), the median
 over datasets of metric-learn's median fit time divided by skmetric's (and the
 same for the process CPU time of the fits, all threads, far less disturbed by
 other work on a shared machine), and metric-learn's failures (failed, timed

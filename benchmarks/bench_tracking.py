@@ -366,19 +366,10 @@ def tracking_records(quick=False, peers=True, timeout=None, repeats=1,
         if methods is not None and label not in methods:
             continue
         _warm_up(label, split, quick)
-        times, transform, seen = [], None, []
-        for _ in range(repeats):
-            transform, seconds, seen = _timed(fit)
-            times.append(seconds)
-        estimator = getattr(transform, "__self__", None)
-        estimator = getattr(estimator, "steps", [[None, estimator]])[-1][1]
+        record, estimator = _fit_and_score(label, fit, split, repeats)
         if label in DEEP_TRACKLET_METHODS:
             deep_epochs[label] = estimator.n_iter_
-        X_test = split.raw_test if label == HISTOGRAM_TRACKLETS else split.X_test
-        records.append(_record(
-            label, association_scores(transform(X_test), split.queries),
-            float(np.median(times)), epochs=getattr(estimator, "n_iter_", None),
-            warnings=seen))
+        records.append(record)
     for label, epochs in deep_epochs.items() if peers else ():
         records.append(_peer_record(split, epochs, timeout, quick, deep_max_iter,
                                     method=label))
@@ -390,6 +381,22 @@ def tracking_records(quick=False, peers=True, timeout=None, repeats=1,
 # budget of epochs and the peer for as many on the same inputs (about a minute
 # and a half with the peer on the 2-core machine; seconds with --quick).
 MAIN_JOB_EPOCHS = {True: 5, False: 30}
+
+
+def _fit_and_score(label, fit, split, repeats=1):
+    """``(record, last estimator)`` of ``repeats`` timed fits of a learner (the
+    median time; the scores of the last fit, on raw crops for the pipeline)."""
+    times, transform, seen = [], None, []
+    for _ in range(repeats):
+        transform, seconds, seen = _timed(fit)
+        times.append(seconds)
+    estimator = getattr(transform, "__self__", None)
+    estimator = getattr(estimator, "steps", [[None, estimator]])[-1][1]
+    X_test = split.raw_test if label == HISTOGRAM_TRACKLETS else split.X_test
+    record = _record(label, association_scores(transform(X_test), split.queries),
+                     float(np.median(times)),
+                     epochs=getattr(estimator, "n_iter_", None), warnings=seen)
+    return record, estimator
 
 
 def main_job_records(quick=False, peers=True, timeout=None):
@@ -409,13 +416,8 @@ def seed_records(seeds, quick=False, timeout=None, method=HISTOGRAM_TRACKLETS):
     records = []
     for seed in seeds:
         fit = skmetric_methods(split, quick, 0, 0, random_state=seed)[method]
-        transform, seconds, seen = _timed(fit)
-        estimator = getattr(transform, "__self__", None)
-        estimator = getattr(estimator, "steps", [[None, estimator]])[-1][1]
-        X_test = split.raw_test if method == HISTOGRAM_TRACKLETS else split.X_test
-        records.append(dict(_record(
-            method, association_scores(transform(X_test), split.queries),
-            seconds, epochs=estimator.n_iter_, warnings=seen), seed=seed))
+        record, estimator = _fit_and_score(method, fit, split)
+        records.append(dict(record, seed=seed))
         records.append(dict(_peer_record(split, estimator.n_iter_, timeout, quick,
                                          method=method, random_state=seed),
                             seed=seed))
