@@ -9,8 +9,8 @@ from ._base import MahalanobisMixin
 from ._init import discriminant_directions, signed_rows
 from ._kernels import (
     _BLOCK_ELEMENTS,
+    kth_smallest_off_diagonal,
     lfda_affinity,
-    pairwise_sq_dists,
     sq_dist_row_blocks,
 )
 from ._threads import N_JOBS_CONSTRAINT, fit_n_jobs, thread_limits
@@ -84,7 +84,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
     generalised eigenvectors of :math:`S^{(b)} \\varphi = \\lambda S^{(w)}
     \\varphi`. :math:`S^{(b)}` is assembled as the total scatter plus per-class
     terms, never an n x n matrix: cost O(sum_c n_c^2 d + n d^2 + d^3), memory
-    O(32 MiB + d^2). The problem is solved in the span of the data; when
+    O(32 MiB + n d + d^2). The problem is solved in the span of the data; when
     :math:`S^{(w)}` is singular there (fewer points than features), a ridge of
     1e-9 times its mean eigenvalue is added (see
     ``skmetric._init.discriminant_directions``). The affinities depend on
@@ -178,35 +178,48 @@ def local_scatters(X, y, n_neighbors):
     """LFDA's local between-class, local within-class and total scatters.
 
     Each is ``1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` for its weights (see
-    LFDA's Notes), assembled class by class in row blocks of the within-class
-    distance matrix. Returns three (d, d) arrays.
+    LFDA's Notes). The rows are taken in class order, so that each class is a
+    contiguous block: its Laplacian rows ``(diag(A 1) - A) X_c``
+    (:func:`affinity_laplacian_rows`) and its centred rows are written into two
+    (n, d) arrays, and the three sums over classes are three products of those
+    with the rows, whatever the number of classes. Returns three (d, d) arrays.
     """
-    n_samples, n_features = X.shape
+    n_samples = X.shape[0]
+    counts = np.bincount(y)
+    order = np.argsort(y, kind="stable")
+    X = X[order]
+    ends = np.cumsum(counts)
     centred = X - X.mean(axis=0)
     # A constant feature's mean may round away from its value: its centred
     # column is exactly zero, so that rounding noise cannot pass for spread.
-    centred[:, np.ptp(X, axis=0) == 0] = 0.0
+    constant = np.ptp(X, axis=0) == 0
+    if constant.any():
+        centred[:, constant] = 0.0
     total = centred.T @ centred
-    local_within = np.zeros((n_features, n_features))
-    affinity_terms = np.zeros((n_features, n_features))
-    class_terms = np.zeros((n_features, n_features))
-    for rows in class_members(y):
-        n_class = rows.shape[0]
+    laplacian_rows = np.zeros_like(X)
+    class_centred = np.zeros_like(X)
+    for end, n_class in zip(ends.tolist(), counts.tolist()):
         if n_class < 2:
             continue
-        X_class = X[rows]
-        scatter = affinity_scatter(X_class, min(n_neighbors, n_class - 1))
-        local_within += scatter / n_class
-        affinity_terms += scatter / n_samples
-        within_centred = X_class - X_class.mean(axis=0)
-        class_terms += (n_class / n_samples) * (within_centred.T @ within_centred)
+        start = end - n_class
+        X_class = X[start:end]
+        laplacian_rows[start:end] = affinity_laplacian_rows(
+            X_class, min(n_neighbors, n_class - 1))
+        class_centred[start:end] = X_class - X_class.mean(axis=0)
+    class_size = counts[y[order]].astype(np.float64)[:, None]
+    # sum_c S_c / n_c, sum_c S_c / n and sum_c (n_c / n) Z_c^T Z_c, with
+    # S_c = X_c^T (diag(A_c 1) - A_c) X_c and Z_c the centred rows of class c.
+    local_within = X.T @ (laplacian_rows / class_size)
+    affinity_terms = (X.T @ laplacian_rows) / n_samples
+    class_terms = (class_centred.T @ (class_centred * class_size)) / n_samples
     local_between = total + affinity_terms - class_terms - local_within
     return ((local_between + local_between.T) * 0.5,
             (local_within + local_within.T) * 0.5, total)
 
 
-def affinity_scatter(X, k):
-    """``X^T (diag(A 1) - A) X`` for LFDA's affinity A of the rows of X.
+def affinity_laplacian_rows(X, k):
+    """``(diag(A 1) - A) X`` for LFDA's affinity A of the rows of X: ``X^T`` times
+    it is the affinity scatter ``1/2 sum_ij A_ij (x_i - x_j)(x_i - x_j)^T``.
 
     ``sigma_i`` is the distance of row i to its k-th nearest other row; a pair
     at distance zero has affinity 1, a pair at a positive distance from a row
@@ -217,17 +230,13 @@ def affinity_scatter(X, k):
     """
     n_rows = X.shape[0]
     if n_rows * n_rows <= _BLOCK_ELEMENTS:
-        sq_dists = pairwise_sq_dists(X, X)
-        sq_dists.flat[:: n_rows + 1] = np.inf  # a row is not its own neighbour
-        scales = np.sqrt(np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
-        affinity, degrees = lfda_affinity(sq_dists, scales)
+        affinity, degrees = lfda_affinity(X @ X.T, k)
         weighted = affinity @ X
     else:
         scales = np.empty(n_rows)
         for start, stop, sq_dists in sq_dist_row_blocks(X, X):
-            sq_dists[np.arange(stop - start), np.arange(start, stop)] = np.inf
             scales[start:stop] = np.sqrt(
-                np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
+                kth_smallest_off_diagonal(sq_dists, k, start))
         degrees = np.empty(n_rows)
         weighted = np.empty_like(X)
         for start, stop, sq_dists in sq_dist_row_blocks(X, X):
@@ -235,7 +244,7 @@ def affinity_scatter(X, k):
             affinity = _affinity(sq_dists, scales[start:stop], scales)
             degrees[start:stop] = affinity.sum(axis=1)
             weighted[start:stop] = affinity @ X
-    return X.T @ (X * degrees[:, None]) - X.T @ weighted
+    return X * degrees[:, None] - weighted
 
 
 def _affinity(sq_dists, row_scales, column_scales):

@@ -337,18 +337,33 @@ def itml_projections(Z, left, right, sign, lambdas, slacks, metric, gamma):
     return A, lam, xi, residual
 
 
-def lfda_affinity(sq_dists, scales):
-    # The upper triangle mirrored, then exp(-d / (s_i s_j)) by the formula.
-    n = sq_dists.shape[0]
-    upper = np.triu(sq_dists, 1)
-    d = upper + upper.T
+def kth_smallest_off_diagonal(sq_dists, k, offset):
+    # Each row with its own column (offset + r) removed, then a partial sort.
+    m, n = sq_dists.shape
+    keep = np.ones((m, n), dtype=bool)
+    keep[np.arange(m), offset + np.arange(m)] = False
+    others = sq_dists[keep].reshape(m, n - 1)
+    return np.partition(others, k - 1, axis=1)[:, k - 1]
+
+
+def lfda_affinity(gram, k):
+    # Distances from the Gram matrix's upper triangle, mirrored; scales from a
+    # sort of each row without its diagonal; then exp(-d / (s_i s_j)).
+    n = gram.shape[0]
+    norms = np.diag(gram)
+    d = norms[:, None] + norms[None, :] - 2.0 * gram
+    d = np.maximum(np.triu(d, 1), 0.0)
+    d = d + d.T
+    off = ~np.eye(n, dtype=bool)
+    scales = np.sqrt(np.sort(d[off].reshape(n, n - 1), axis=1)[:, k - 1])
     denominator = np.outer(scales, scales)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         A = np.exp(-d / denominator)
     A[(d > 0) & (denominator == 0)] = 0.0
     A[d == 0] = 1.0
     A[np.arange(n), np.arange(n)] = 0.0
     return A, A.sum(axis=1)
+
 
 def scml_triplet_hinge_grad(P, triplets, weights):
     a, p, n = triplets.T

@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 
 import skmetric._kernels as kernels
 from skmetric import LFDA, RCA, Covariance, RCAChunks
-from skmetric._lfda import affinity_scatter, local_scatters
+from skmetric._lfda import affinity_laplacian_rows, local_scatters
 from skmetric._rca import sample_chunklets
 
 from . import _reference as ref
@@ -356,23 +356,33 @@ def test_closed_form_learners_clone_pickle_and_grid_search(make):
 
 
 @pytest.mark.parametrize("seed", range(4))
-@pytest.mark.parametrize("n", [1, 2, 7, 40])
+@pytest.mark.parametrize("n", [2, 3, 7, 40])
 def test_lfda_affinity_matches_reference(seed, n):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 3)) * 10.0 ** rng.uniform(-2, 2)
     X[n // 2:n // 2 + 2] = X[0]  # duplicates: distance zero
-    sq_dists = ((X[:, None] - X[None]) ** 2).sum(axis=2)
-    sq_dists += np.triu(rng.uniform(0, 1e-12, size=(n, n)))  # not symmetric below
-    scales = rng.uniform(0.1, 2.0, size=n)
-    scales[rng.integers(0, n)] = 0.0  # a zero scale (k duplicates)
-    before = sq_dists.copy(), scales.copy()
-    A, degrees = kernels.lfda_affinity(sq_dists, scales)
-    A_ref, degrees_ref = ref.lfda_affinity(sq_dists, scales)
-    assert_allclose(A, A_ref, rtol=1e-14, atol=0)
-    assert_array_equal(A, A.T)
-    assert_allclose(degrees, degrees_ref, rtol=1e-13, atol=1e-300)
-    assert_array_equal(sq_dists, before[0])
-    assert_array_equal(scales, before[1])
+    if n >= 7:
+        X[-4:] = X[-5]  # five equal rows: with k <= 4 their scale is zero
+    gram = X @ X.T
+    for k in sorted({1, min(3, n - 1), n - 1}):
+        A, degrees = kernels.lfda_affinity(gram.copy(), k)
+        A_ref, degrees_ref = ref.lfda_affinity(gram, k)
+        assert_allclose(A, A_ref, rtol=1e-12, atol=1e-300)
+        assert_array_equal(A, A.T)
+        assert_array_equal(np.diag(A), 0.0)
+        assert_allclose(degrees, degrees_ref, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kth_smallest_off_diagonal_matches_reference(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 30))
+    sq_dists = rng.integers(0, 5, size=(n, n)).astype(np.float64)  # many ties
+    for start in sorted({0, n // 2}):
+        block = np.ascontiguousarray(sq_dists[start:])
+        for k in range(1, n):
+            assert_array_equal(kernels.kth_smallest_off_diagonal(block, k, start),
+                               ref.kth_smallest_off_diagonal(block, k, start))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -384,6 +394,6 @@ def test_lfda_affinity_scatter_one_block_and_row_blocks_agree(seed, monkeypatch)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(60, 4))
     X[5] = X[6]
-    one_block = affinity_scatter(X, 7)
+    one_block = affinity_laplacian_rows(X, 7)
     monkeypatch.setattr(lfda_module, "_BLOCK_ELEMENTS", 100)
-    assert_allclose(affinity_scatter(X, 7), one_block, rtol=1e-10, atol=1e-10)
+    assert_allclose(affinity_laplacian_rows(X, 7), one_block, rtol=1e-10, atol=1e-10)

@@ -166,27 +166,79 @@ def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
 
 
 @kernel()
-def lfda_affinity(sq_dists, scales):
+def kth_smallest_off_diagonal(sq_dists, k, offset):
+    """Each row's k-th smallest entry, its own column left out (LFDA's local scale).
+
+    Row ``r`` of ``sq_dists`` is the row ``offset + r`` of a square matrix, so
+    its own entry ``sq_dists[r, offset + r]`` is skipped; the k-th smallest of
+    the others is ``np.partition(row_without_own, k - 1)[k - 1]``. A buffer of
+    the k smallest values seen, kept sorted, is updated by insertion: cost
+    O(n m) for an (m, n) block when few values enter the buffer, O(n m k) at
+    worst, against the O(n m) with a larger constant of a partial sort that
+    also copies every row.
+
+    sq_dists (m, n) float64 C-contiguous, finite; 1 <= k <= n - 1;
+    0 <= offset, offset + m <= n. Returns a new (m,) float64 array.
+    """
+    n_rows, n_columns = sq_dists.shape
+    out = np.empty(n_rows)
+    smallest = np.empty(k)
+    for r in range(n_rows):
+        own = offset + r
+        for t in range(k):
+            smallest[t] = np.inf
+        for j in range(n_columns):
+            if j == own:
+                continue
+            value = sq_dists[r, j]
+            if value < smallest[k - 1]:
+                t = k - 1
+                while t > 0 and smallest[t - 1] > value:
+                    smallest[t] = smallest[t - 1]
+                    t -= 1
+                smallest[t] = value
+        out[r] = smallest[k - 1]
+    return out
+
+
+@kernel()
+def lfda_affinity(gram, k):
     """LFDA's local-scaling affinity of one class, and its row sums (Sugiyama 2007).
 
-    For ``i != j``, with ``d = sq_dists[min(i, j), max(i, j)]`` (the upper
-    triangle is read, so the result is exactly symmetric):
-    ``A[i, j] = exp(-d / (scales[i] scales[j]))``, 1 where ``d == 0`` (a pair of
-    equal points, whatever the scales), 0 where ``d > 0`` and a scale is 0. The
-    diagonal is 0 (it cancels out of LFDA's scatters). ``degrees[i] = sum_j
-    A[i, j]``.
+    From the Gram matrix ``G = X X^T`` of the class's rows, in place:
 
-    sq_dists (n, n) float64 C-contiguous, finite and non-negative above the
-    diagonal; scales (n,) float64, finite and non-negative. Returns new arrays
-    ``(A, degrees)``, (n, n) and (n,). Cost O(n^2), one exponential per pair.
+    - ``d_ij = max(G_ii + G_jj - 2 G_ij, 0)``, the squared distances, from the
+      upper triangle (so every result below is exactly symmetric, and
+      ``d_ii = 0``);
+    - ``s_i^2``, the k-th smallest ``d_ij`` over ``j != i``
+      (:func:`kth_smallest_off_diagonal`);
+    - for ``i != j``: ``A[i, j] = exp(-d_ij / (s_i s_j))``, 1 where ``d_ij == 0``
+      (a pair of equal points, whatever the scales), 0 where ``d_ij > 0`` and a
+      scale is 0 (k duplicates); the diagonal is 0 (it cancels out of LFDA's
+      scatters). ``degrees[i] = sum_j A[i, j]``.
+
+    gram (n, n) float64 C-contiguous, symmetric above the diagonal as read,
+    with ``n >= 2``; 1 <= k <= n - 1. ``gram`` is overwritten: it holds A on
+    return. Returns ``(A, degrees)``, A being ``gram``, degrees a new (n,)
+    array. Cost O(n^2) and one exponential per pair, with no (n, n) temporary.
     """
-    n = sq_dists.shape[0]
-    A = np.empty((n, n))
+    n = gram.shape[0]
+    sq_norms = np.empty(n)
+    for i in range(n):
+        sq_norms[i] = gram[i, i]
+    for i in range(n):
+        gram[i, i] = 0.0
+        for j in range(i + 1, n):
+            d = sq_norms[i] + sq_norms[j] - 2.0 * gram[i, j]
+            if d < 0.0:
+                d = 0.0
+            gram[i, j] = d
+            gram[j, i] = d
+    scales = np.sqrt(kth_smallest_off_diagonal(gram, k, np.int64(0)))
     degrees = np.zeros(n)
     for i in range(n):
-        A[i, i] = 0.0
         for j in range(i + 1, n):
-            d = sq_dists[i, j]
+            d = gram[i, j]
             if d == 0.0:
                 a = 1.0
             else:
@@ -196,8 +248,8 @@ def lfda_affinity(sq_dists, scales):
                     exponent = -d / denominator
                     if exponent >= EXP_UNDERFLOW:  # else exp is exactly 0.0
                         a = np.exp(exponent)
-            A[i, j] = a
-            A[j, i] = a
+            gram[i, j] = a
+            gram[j, i] = a
             degrees[i] += a
             degrees[j] += a
-    return A, degrees
+    return gram, degrees
