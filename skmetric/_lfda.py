@@ -189,7 +189,7 @@ def local_scatters(X, y, n_neighbors):
     order = np.argsort(y, kind="stable")
     X = X[order]
     ends = np.cumsum(counts)
-    centred = X - X.mean(axis=0)
+    centred = X - X.sum(axis=0) / n_samples  # X.mean(axis=0), bit for bit
     # A constant feature's mean may round away from its value: its centred
     # column is exactly zero, so that rounding noise cannot pass for spread.
     constant = np.ptp(X, axis=0) == 0
@@ -205,7 +205,7 @@ def local_scatters(X, y, n_neighbors):
         X_class = X[start:end]
         laplacian_rows[start:end] = affinity_laplacian_rows(
             X_class, min(n_neighbors, n_class - 1))
-        class_centred[start:end] = X_class - X_class.mean(axis=0)
+        class_centred[start:end] = X_class - X_class.sum(axis=0) / n_class
     class_size = counts[y[order]].astype(np.float64)[:, None]
     # sum_c S_c / n_c, sum_c S_c / n and sum_c (n_c / n) Z_c^T Z_c, with
     # S_c = X_c^T (diag(A_c 1) - A_c) X_c and Z_c the centred rows of class c.
