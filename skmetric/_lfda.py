@@ -9,7 +9,6 @@ from ._base import MahalanobisMixin
 from ._init import discriminant_directions, signed_rows
 from ._kernels import (
     _BLOCK_ELEMENTS,
-    kth_smallest_off_diagonal,
     lfda_affinity,
     sq_dist_row_blocks,
 )
@@ -235,8 +234,9 @@ def affinity_laplacian_rows(X, k):
     else:
         scales = np.empty(n_rows)
         for start, stop, sq_dists in sq_dist_row_blocks(X, X):
+            sq_dists[np.arange(stop - start), np.arange(start, stop)] = np.inf
             scales[start:stop] = np.sqrt(
-                kth_smallest_off_diagonal(sq_dists, k, start))
+                np.partition(sq_dists, k - 1, axis=1)[:, k - 1])
         degrees = np.empty(n_rows)
         weighted = np.empty_like(X)
         for start, stop, sq_dists in sq_dist_row_blocks(X, X):

@@ -337,15 +337,6 @@ def itml_projections(Z, left, right, sign, lambdas, slacks, metric, gamma):
     return A, lam, xi, residual
 
 
-def kth_smallest_off_diagonal(sq_dists, k, offset):
-    # Each row with its own column (offset + r) removed, then a partial sort.
-    m, n = sq_dists.shape
-    keep = np.ones((m, n), dtype=bool)
-    keep[np.arange(m), offset + np.arange(m)] = False
-    others = sq_dists[keep].reshape(m, n - 1)
-    return np.partition(others, k - 1, axis=1)[:, k - 1]
-
-
 def lfda_affinity(gram, k):
     # Distances from the Gram matrix's upper triangle, mirrored; scales from a
     # sort of each row without its diagonal; then exp(-d / (s_i s_j)).

@@ -80,7 +80,6 @@ from .lmnn import (  # noqa: F401
 )
 from .classic import (  # noqa: F401
     itml_projections,
-    kth_smallest_off_diagonal,
     lfda_affinity,
     scml_triplet_hinge_grad,
 )

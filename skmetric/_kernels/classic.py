@@ -166,42 +166,6 @@ def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
 
 
 @kernel()
-def kth_smallest_off_diagonal(sq_dists, k, offset):
-    """Each row's k-th smallest entry, its own column left out (LFDA's local scale).
-
-    Row ``r`` of ``sq_dists`` is the row ``offset + r`` of a square matrix, so
-    its own entry ``sq_dists[r, offset + r]`` is skipped; the k-th smallest of
-    the others is ``np.partition(row_without_own, k - 1)[k - 1]``. A buffer of
-    the k smallest values seen, kept sorted, is updated by insertion: cost
-    O(n m) for an (m, n) block when few values enter the buffer, O(n m k) at
-    worst, against the O(n m) with a larger constant of a partial sort that
-    also copies every row.
-
-    sq_dists (m, n) float64 C-contiguous, finite; 1 <= k <= n - 1;
-    0 <= offset, offset + m <= n. Returns a new (m,) float64 array.
-    """
-    n_rows, n_columns = sq_dists.shape
-    out = np.empty(n_rows)
-    smallest = np.empty(k)
-    for r in range(n_rows):
-        own = offset + r
-        for t in range(k):
-            smallest[t] = np.inf
-        for j in range(n_columns):
-            if j == own:
-                continue
-            value = sq_dists[r, j]
-            if value < smallest[k - 1]:
-                t = k - 1
-                while t > 0 and smallest[t - 1] > value:
-                    smallest[t] = smallest[t - 1]
-                    t -= 1
-                smallest[t] = value
-        out[r] = smallest[k - 1]
-    return out
-
-
-@kernel()
 def lfda_affinity(gram, k):
     """LFDA's local-scaling affinity of one class, and its row sums (Sugiyama 2007).
 
@@ -210,8 +174,8 @@ def lfda_affinity(gram, k):
     - ``d_ij = max(G_ii + G_jj - 2 G_ij, 0)``, the squared distances, from the
       upper triangle (so every result below is exactly symmetric, and
       ``d_ii = 0``);
-    - ``s_i^2``, the k-th smallest ``d_ij`` over ``j != i``
-      (:func:`kth_smallest_off_diagonal`);
+    - ``s_i^2``, the k-th smallest ``d_ij`` over ``j != i`` (ties counted
+      with their multiplicity, as a sort would);
     - for ``i != j``: ``A[i, j] = exp(-d_ij / (s_i s_j))``, 1 where ``d_ij == 0``
       (a pair of equal points, whatever the scales), 0 where ``d_ij > 0`` and a
       scale is 0 (k duplicates); the diagonal is 0 (it cancels out of LFDA's
@@ -234,8 +198,25 @@ def lfda_affinity(gram, k):
                 d = 0.0
             gram[i, j] = d
             gram[j, i] = d
-    scales = np.sqrt(kth_smallest_off_diagonal(gram, k, np.int64(0)))
-    degrees = np.zeros(n)
+    # Each row's k smallest distances to the others, kept sorted in a buffer
+    # updated by insertion: O(n) per row when few values enter it, against a
+    # partial sort that also copies the row.
+    scales = np.empty(n)
+    degrees = np.empty(n)
+    smallest = np.empty(k)
+    for i in range(n):
+        for t in range(k):
+            smallest[t] = np.inf
+        for j in range(n):
+            value = gram[i, j]
+            if j != i and value < smallest[k - 1]:
+                t = k - 1
+                while t > 0 and smallest[t - 1] > value:
+                    smallest[t] = smallest[t - 1]
+                    t -= 1
+                smallest[t] = value
+        scales[i] = np.sqrt(smallest[k - 1])
+        degrees[i] = 0.0
     for i in range(n):
         for j in range(i + 1, n):
             d = gram[i, j]
