@@ -18,7 +18,6 @@ from ._validation import (
     StrOptions,
     check_params,
     check_X_y_classes,
-    class_members,
 )
 
 
