@@ -365,12 +365,14 @@ def test_lfda_affinity_matches_reference(seed, n):
         X[-4:] = X[-5]  # five equal rows: with k <= 4 their scale is zero
     gram = X @ X.T
     for k in sorted({1, min(3, n - 1), n - 1}):
-        A, degrees = kernels.lfda_affinity(gram.copy(), k)
+        work = gram.copy()
+        A, degrees = kernels.lfda_affinity(work, k)
         A_ref, degrees_ref = ref.lfda_affinity(gram, k)
-        assert_allclose(A, A_ref, rtol=1e-12, atol=1e-300)
+        assert A is work  # in place, as documented
+        assert_allclose(A, A_ref, rtol=1e-14, atol=0)
         assert_array_equal(A, A.T)
         assert_array_equal(np.diag(A), 0.0)
-        assert_allclose(degrees, degrees_ref, rtol=1e-12, atol=1e-300)
+        assert_allclose(degrees, degrees_ref, rtol=1e-13, atol=1e-300)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -384,8 +386,8 @@ def test_lfda_affinity_scales_count_tied_distances_as_a_sort_does(seed):
     for k in range(1, n):
         A, degrees = kernels.lfda_affinity(gram.copy(), k)
         A_ref, degrees_ref = ref.lfda_affinity(gram, k)
-        assert_allclose(A, A_ref, rtol=1e-12, atol=1e-300)
-        assert_allclose(degrees, degrees_ref, rtol=1e-12, atol=1e-300)
+        assert_allclose(A, A_ref, rtol=1e-14, atol=0)
+        assert_allclose(degrees, degrees_ref, rtol=1e-13, atol=1e-300)
 
 
 @pytest.mark.parametrize("seed", range(3))
