@@ -242,7 +242,7 @@ def _small_eigh(M):
     generic wrapper's overhead, a sizeable part of a millisecond fit; when it
     reports a failure, :func:`symmetric_eigh` and its fall-backs take over.
     """
-    if not np.all(np.isfinite(M)):
+    if not np.isfinite(M).all():
         raise FloatingPointError("the metric matrix has non-finite entries")
     values, vectors, info = dsyevd(M, lower=1)
     if info != 0:
@@ -280,7 +280,7 @@ def discriminant_directions(between, within, total):
     values, vectors = _small_eigh(total)
     values, vectors = values[::-1], vectors[:, ::-1]
     top = max(values[0], 0.0) if values.size else 0.0
-    kept = values > total.shape[0] * np.finfo(np.float64).eps * top
+    kept = values > total.shape[0] * _EPS * top
     if top == 0.0 or not kept.any():
         return np.zeros(0), np.zeros((total.shape[0], 0)), False
     # Whitened basis of the span (span^T total span = I): the rank test below
@@ -292,13 +292,13 @@ def discriminant_directions(between, within, total):
     between_span = span.T @ between @ span
     between_span = (between_span + between_span.T) * 0.5
     w_values, w_vectors = _small_eigh(within_span)
-    ridged = bool(w_values[0] <= span.shape[1] * np.finfo(np.float64).eps
+    ridged = bool(w_values[0] <= span.shape[1] * _EPS
                   * max(w_values[-1], 0.0) * 1e3)
     if ridged:
         # Without any within-group spread, the ridge takes the total scatter's
         # scale (the identity in these coordinates) instead of a vanishing one.
         scale = np.trace(within_span) / span.shape[1]
-        if not scale > span.shape[1] * np.finfo(np.float64).eps:
+        if not scale > span.shape[1] * _EPS:
             scale = 1.0
         # A multiple of the identity shifts the eigenvalues, not the vectors.
         w_values = w_values + RIDGE * scale
@@ -313,6 +313,8 @@ def discriminant_directions(between, within, total):
 
 # Relative ridge of a singular within-group scatter (see discriminant_directions).
 RIDGE = 1e-9
+
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def signed_rows(rows):

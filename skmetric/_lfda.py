@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from scipy.linalg.blas import dsyrk
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._base import MahalanobisMixin
@@ -159,7 +160,7 @@ class LFDA(MahalanobisMixin, TransformerMixin, BaseEstimator):
             values, vectors, _ = discriminant_directions(local_between,
                                                          local_within, total)
         values, vectors = values[:n_components], vectors[:, :n_components]
-        vectors = vectors / np.linalg.norm(vectors, axis=0)
+        vectors = vectors / np.sqrt((vectors * vectors).sum(axis=0))  # unit norm
         if self.embedding_type == "weighted":
             vectors = vectors * np.sqrt(np.maximum(values, 0.0))
         elif self.embedding_type == "orthonormalized" and vectors.shape[1]:
@@ -186,11 +187,11 @@ def local_scatters(X, y, n_neighbors):
     counts = np.bincount(y)
     order = np.argsort(y, kind="stable")
     X = X[order]
-    ends = np.cumsum(counts)
+    ends = counts.cumsum()
     centred = X - X.sum(axis=0) / n_samples  # X.mean(axis=0), bit for bit
     # A constant feature's mean may round away from its value: its centred
     # column is exactly zero, so that rounding noise cannot pass for spread.
-    constant = np.ptp(X, axis=0) == 0
+    constant = X.max(axis=0) == X.min(axis=0)
     if constant.any():
         centred[:, constant] = 0.0
     total = centred.T @ centred
@@ -228,7 +229,10 @@ def affinity_laplacian_rows(X, k):
     """
     n_rows = X.shape[0]
     if n_rows * n_rows <= _BLOCK_ELEMENTS:
-        affinity, degrees = lfda_affinity(X @ X.T, k)
+        # The Gram matrix's upper triangle, the half the kernel reads, by BLAS's
+        # symmetric rank-k update (its lower triangle in Fortran order).
+        gram = dsyrk(1.0, X.T, trans=1, lower=1).T
+        affinity, degrees = lfda_affinity(gram, k)
         weighted = affinity @ X
     else:
         scales = np.empty(n_rows)

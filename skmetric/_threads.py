@@ -139,9 +139,10 @@ def thread_limits(n_jobs, *, blas_threads=None, numba_threads=True):
         BLAS threads inside the context, at most the yielded count; None gives
         BLAS the yielded count.
     numba_threads : bool, default=True
-        Set numba's thread count too. A fit that runs no parallel numba kernel
-        (the closed-form learners) passes False and saves numba's set and
-        restore (tens of microseconds, a sizeable part of a small fit).
+        Set numba's and OpenMP's thread counts too. A fit that runs no parallel
+        numba kernel and no OpenMP code, only BLAS (the closed-form learners),
+        passes False and saves their set and restore (tens of microseconds, a
+        sizeable part of a small fit).
 
     Yields
     ------
@@ -154,7 +155,7 @@ def thread_limits(n_jobs, *, blas_threads=None, numba_threads=True):
     # Each pool is set (and restored on exit) only when its count differs: a
     # pool already at the wanted count costs one query, not threadpoolctl's
     # whole limit-and-restore round (about a millisecond per fit).
-    wanted = {"blas": n_blas, "openmp": n_threads}
+    wanted = {"blas": n_blas, "openmp": n_threads} if numba_threads else {"blas": n_blas}
     changed = []
     try:
         for lib in _controller().lib_controllers:
