@@ -280,13 +280,14 @@ def discriminant_directions(between, within, total):
     values, vectors = _small_eigh(total)
     values, vectors = values[::-1], vectors[:, ::-1]
     top = max(values[0], 0.0) if values.size else 0.0
-    kept = values > total.shape[0] * _EPS * top
-    if top == 0.0 or not kept.any():
+    # The values descend: the kept ones are the first ``rank``.
+    rank = int(np.count_nonzero(values > total.shape[0] * _EPS * top))
+    if top == 0.0 or rank == 0:
         return np.zeros(0), np.zeros((total.shape[0], 0)), False
     # Whitened basis of the span (span^T total span = I): the rank test below
     # is then relative to the data's own spread along every direction, so it
     # does not depend on the units of the features.
-    span = vectors[:, kept] / np.sqrt(values[kept])
+    span = vectors[:, :rank] / np.sqrt(values[:rank])
     within_span = span.T @ within @ span
     within_span = (within_span + within_span.T) * 0.5
     between_span = span.T @ between @ span

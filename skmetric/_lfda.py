@@ -179,9 +179,10 @@ def local_scatters(X, y, n_neighbors):
     Each is ``1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T`` for its weights (see
     LFDA's Notes). The rows are taken in class order, so that each class is a
     contiguous block: its Laplacian rows ``(diag(A 1) - A) X_c``
-    (:func:`affinity_laplacian_rows`) and its centred rows are written into two
-    (n, d) arrays, and the three sums over classes are three products of those
-    with the rows, whatever the number of classes. Returns three (d, d) arrays.
+    (:func:`affinity_laplacian_rows`, from the class's centred rows) and its
+    centred rows are written into two (n, d) arrays, and the three sums over
+    classes are three products of those with the centred rows, whatever the
+    number of classes. Returns three (d, d) arrays.
     """
     n_samples = X.shape[0]
     counts = np.bincount(y)
@@ -189,12 +190,20 @@ def local_scatters(X, y, n_neighbors):
     X = X[order]
     ends = counts.cumsum()
     centred = X - X.sum(axis=0) / n_samples  # X.mean(axis=0), bit for bit
-    # A constant feature's mean may round away from its value: its centred
-    # column is exactly zero, so that rounding noise cannot pass for spread.
-    constant = X.max(axis=0) == X.min(axis=0)
-    if constant.any():
-        centred[:, constant] = 0.0
     total = centred.T @ centred
+    # A constant feature's mean may round away from its value: its centred
+    # columns are made exactly zero, so that rounding noise cannot pass for
+    # spread. That noise is at most about n eps |x| in each entry (the error of
+    # a sum of n terms), so only a column whose scatter is below
+    # 4 n^3 eps^2 max|X|^2 can be constant: those alone are checked.
+    largest = max(X.max(), -X.min())
+    constant = np.flatnonzero(np.diagonal(total)
+                              <= 4.0 * n_samples**3 * _EPS2 * largest**2)
+    if constant.size:
+        constant = constant[X[:, constant].max(axis=0) == X[:, constant].min(axis=0)]
+        if constant.size:
+            centred[:, constant] = 0.0
+            total = centred.T @ centred
     laplacian_rows = np.zeros_like(X)
     class_centred = np.zeros_like(X)
     for end, n_class in zip(ends.tolist(), counts.tolist()):
@@ -202,18 +211,30 @@ def local_scatters(X, y, n_neighbors):
             continue
         start = end - n_class
         X_class = X[start:end]
+        Z = X_class - X_class.sum(axis=0) / n_class
+        if constant.size:
+            Z[:, constant] = 0.0
+        class_centred[start:end] = Z
+        # Distances do not change with the class's mean taken out, and the
+        # affinity's Laplacian has rows summing to zero, so (D - A) Z is
+        # (D - A) X_c; centred rows keep the distances' expansion from
+        # cancelling away their digits when the features are far from zero.
         laplacian_rows[start:end] = affinity_laplacian_rows(
-            X_class, min(n_neighbors, n_class - 1))
-        class_centred[start:end] = X_class - X_class.sum(axis=0) / n_class
+            Z, min(n_neighbors, n_class - 1))
     class_size = counts[y[order]].astype(np.float64)[:, None]
     # sum_c S_c / n_c, sum_c S_c / n and sum_c (n_c / n) Z_c^T Z_c, with
-    # S_c = X_c^T (diag(A_c 1) - A_c) X_c and Z_c the centred rows of class c.
-    local_within = X.T @ (laplacian_rows / class_size)
-    affinity_terms = (X.T @ laplacian_rows) / n_samples
+    # S_c = X_c^T (diag(A_c 1) - A_c) X_c, where any shift of X_c gives the same
+    # (the Laplacian's rows and columns sum to zero), and Z_c the centred rows of
+    # class c.
+    local_within = centred.T @ (laplacian_rows / class_size)
+    affinity_terms = (centred.T @ laplacian_rows) / n_samples
     class_terms = (class_centred.T @ (class_centred * class_size)) / n_samples
     local_between = total + affinity_terms - class_terms - local_within
     return ((local_between + local_between.T) * 0.5,
             (local_within + local_within.T) * 0.5, total)
+
+
+_EPS2 = float(np.finfo(np.float64).eps) ** 2
 
 
 def affinity_laplacian_rows(X, k):

@@ -205,6 +205,8 @@ def _encode_integer_labels(y):
         return np.unique(y, return_inverse=True)
     counts = np.bincount(y)
     present = np.flatnonzero(counts)
+    if present.shape[0] == counts.shape[0]:  # already 0 .. n_classes - 1
+        return present.astype(y.dtype), y
     lookup = np.zeros(counts.shape[0], dtype=np.int64)
     lookup[present] = np.arange(present.shape[0])
     return present.astype(y.dtype), lookup[y]

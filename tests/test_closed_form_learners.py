@@ -132,6 +132,28 @@ def test_lfda_with_fewer_points_than_features_gives_a_finite_map():
     assert np.count_nonzero(np.linalg.norm(model.components_, axis=1)) <= 11
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_lfda_is_invariant_under_translation_far_from_the_origin(seed):
+    # Distances from a Gram matrix of rows far from zero cancel most of their
+    # digits; the fit centres each class first, so a shift changes nothing.
+    _, X, y = _classes(seed, n=120, d=4)
+    assert_allclose(LFDA().fit(X + 1e6, y).components_, LFDA().fit(X, y).components_,
+                    rtol=1e-7, atol=1e-9)
+
+
+def test_lfda_gives_a_constant_feature_no_weight_even_when_its_mean_rounds():
+    # A feature constant at a large value whose computed mean is not the value:
+    # its centred column would be rounding noise, large enough next to the
+    # other features' spread to pass the rank test as a direction.
+    rng, X, y = _classes(0, n=1000, d=3)
+    value = 1e10 + 0.1
+    assert np.full(1000, value).sum() / 1000 != value
+    model = LFDA().fit(np.column_stack([X, np.full(1000, value)]), y)
+    assert np.all(model.components_[:, 3] == 0.0)
+    assert_allclose(model.components_[:3, :3], LFDA().fit(X, y).components_,
+                    rtol=1e-8, atol=1e-10)
+
+
 def test_lfda_separates_a_multimodal_class():
     # Class 0 in two clusters on either side of class 1 along axis 0; axis 1 noise.
     rng = np.random.default_rng(0)
