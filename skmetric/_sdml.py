@@ -139,11 +139,13 @@ def _fit_sdml(estimator, points, pairs, similar):
             f"n_components={estimator.n_components} must be at most the number of "
             f"features, {n_features}."
         )
-    centred = points - points.mean(axis=0)
-    scale = np.abs(centred).max()
-    if scale == 0.0:
+    # Identical points are told by comparison: their mean may round away from
+    # their value, which leaves rounding noise, not zeros, once centred.
+    if not np.any(points != points[0]):
         raise ValueError(f"{name}: all points are identical; no metric can "
                          "separate them.")
+    centred = points - points.mean(axis=0)
+    scale = np.abs(centred).max()
     prior = estimator.prior
     if isinstance(prior, str) and prior == "identity":
         prior = np.eye(n_features)

@@ -566,6 +566,16 @@ def test_sdml_fits_where_the_graphical_lasso_has_no_solution_by_default():
         SDML(prior="identity", balance_param=50.0, random_state=0).fit(X, y)
 
 
+def test_sdml_identical_points_whose_mean_rounds_raise_the_documented_error():
+    # Centring identical rows leaves rounding noise when their mean is not
+    # their value: they are still identical, and said to be.
+    X = np.full((31, 1), 33.11596513)
+    assert X.mean() != X[0, 0]
+    y = np.array([0, 0, 1, 1, 2, 2] + [0] * 25)
+    with pytest.raises(ValueError, match="SDML: all points are identical"):
+        SDML(random_state=0).fit(X, y)
+
+
 def test_sdml_more_features_than_points_learns_in_their_span():
     rng = np.random.default_rng(0)
     y = np.arange(10) % 2
