@@ -7,11 +7,6 @@ and simple rather than fast.
 import numpy as np
 
 
-def exp_nonpositive(x, out, scratch):
-    out[:] = np.exp(x)
-    return out
-
-
 def pair_sq_dists(X, left, right):
     return ((X[left] - X[right]) ** 2).sum(axis=1)
 

@@ -33,13 +33,7 @@ compares the two on random inputs and edge cases.
 """
 
 # Every kernel is re-exported here: callers import from ``skmetric._kernels``.
-from ._core import (  # noqa: F401
-    _BLOCK_ELEMENTS,
-    _SUM_FLAGS,
-    EXP_UNDERFLOW,
-    exp_nonpositive,
-    kernel,
-)
+from ._core import _BLOCK_ELEMENTS, _SUM_FLAGS, kernel  # noqa: F401
 from .pairwise import (  # noqa: F401
     pair_sq_dists,
     pair_sq_diffs,

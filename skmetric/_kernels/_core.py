@@ -1,4 +1,4 @@
-"""The kernel decorator, and the constants and the exponential the kernel modules share."""
+"""The kernel decorator and the constants the kernel modules share."""
 
 import functools
 import types
@@ -113,73 +113,3 @@ _SUM_FLAGS = {"reassoc", "contract", "arcp"}
 # Rows of distance matrix computed at once in blockwise loops: about 32 MiB a block
 # for 2**22 / n_columns rows.
 _BLOCK_ELEMENTS = 2**22
-
-
-# exp(x) rounds to exactly 0.0 in float64 for every x below this (the smallest
-# subnormal, 2^-1074, is exp(-744.44); exp(x) < 2^-1075 once x < -745.1332).
-EXP_UNDERFLOW = -745.2
-
-# Below this exp(x) is no longer a normal float64 (2^-1022 is exp(-708.396)).
-_EXP_NORMAL = -708.0
-# Cody and Waite's split of ln 2: _LN2_HIGH has few enough significant bits that
-# k * _LN2_HIGH is exact for every |k| < 2^11, so x - k ln 2 keeps its accuracy.
-_LN2_HIGH = 6.93145751953125e-1
-_LN2_LOW = 1.42860682030941723212e-6
-_LOG2_E = 1.4426950408889634
-# 1.5 * 2^52: adding it to a float64 of magnitude below 2^51 rounds it to the
-# nearest integer, which the low bits of the sum's mantissa then hold.
-_ROUNDER = 6755399441055744.0
-_ROUNDER_BITS = np.int64(np.array([_ROUNDER]).view(np.int64)[0])
-
-
-@kernel()
-def exp_nonpositive(x, out, scratch):
-    """``out[j] = exp(x[j])`` for ``x[j] <= 0``, in loops the compiler vectorises.
-
-    libm's ``exp`` is a call per value, which keeps a loop scalar. Here, for
-    ``x >= -708``: ``k = round(x / ln 2)``, ``r = x - k ln 2`` in two parts
-    (Cody and Waite), so ``|r| <= ln(2) / 2``; ``exp(r)`` from its Taylor
-    polynomial of degree 13 (truncation error below 1e-17 relative) in
-    Horner's form; times ``2^k``, whose bits are written as an integer. The
-    result is within one unit in the last place of libm's (tests/test_kernels.py).
-    The rare ``x < -708``, whose exp is subnormal or zero, take libm's ``exp``
-    (0.0 below :data:`EXP_UNDERFLOW` without the call), so ``-inf`` gives 0.0.
-
-    x, out (m,) float64 C-contiguous, distinct arrays, ``x <= 0`` (a positive
-    value gives a wrong result, NaN gives NaN or 0); scratch (m,) int64
-    C-contiguous, overwritten. Returns ``out``.
-    """
-    m = x.shape[0]
-    scale = scratch.view(np.float64)
-    for j in range(m):
-        v = x[j]
-        v = v if v > _EXP_NORMAL else _EXP_NORMAL
-        rounded = v * _LOG2_E + _ROUNDER
-        k = rounded - _ROUNDER
-        r = (v - k * _LN2_HIGH) - k * _LN2_LOW
-        p = 1.0 / 6227020800.0
-        p = p * r + 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        out[j] = p * r + 1.0
-        scale[j] = rounded
-    for j in range(m):  # 2^k: k, biased, into the exponent bits
-        scratch[j] = (scratch[j] - _ROUNDER_BITS + 1023) << 52
-    n_low = 0
-    for j in range(m):
-        out[j] = out[j] * scale[j]
-        n_low += x[j] < _EXP_NORMAL
-    if n_low:
-        for j in range(m):
-            if x[j] < _EXP_NORMAL:
-                out[j] = np.exp(x[j]) if x[j] >= EXP_UNDERFLOW else 0.0
-    return out

@@ -9,7 +9,8 @@ basis projections without forming the (n_triplets, n_basis) matrix of difference
 
 import numpy as np
 
-from ._core import exp_nonpositive, kernel
+from ._core import kernel
+from .softmax import EXP_UNDERFLOW
 
 
 @kernel()
@@ -165,18 +166,6 @@ def scml_adagrad_steps(P, triplets, batches, first, weights, average, squares,
 
 
 @kernel()
-def _insert_sorted(smallest, value):
-    """Insert ``value`` into the ascending buffer ``smallest``, dropping its last
-    (largest) entry; ``value`` is below that entry. Returns the new last entry."""
-    t = smallest.shape[0] - 1
-    while t > 0 and smallest[t - 1] > value:
-        smallest[t] = smallest[t - 1]
-        t -= 1
-    smallest[t] = value
-    return smallest[smallest.shape[0] - 1]
-
-
-@kernel()
 def lfda_affinity(gram, k):
     """LFDA's local-scaling affinity of one class, and its row sums (Sugiyama 2007).
 
@@ -195,9 +184,7 @@ def lfda_affinity(gram, k):
     gram (n, n) float64 C-contiguous, symmetric above the diagonal as read,
     with ``n >= 2``; 1 <= k <= n - 1. ``gram`` is overwritten: it holds A on
     return. Returns ``(A, degrees)``, A being ``gram``, degrees a new (n,)
-    array. Cost O(n^2) and one exponential per pair, a row at a time through
-    :func:`exp_nonpositive` (within one unit in the last place of libm's), with
-    no (n, n) temporary.
+    array. Cost O(n^2) and one exponential per pair, with no (n, n) temporary.
     """
     n = gram.shape[0]
     sq_norms = np.empty(n)
@@ -215,42 +202,35 @@ def lfda_affinity(gram, k):
     # updated by insertion: O(n) per row when few values enter it, against a
     # partial sort that also copies the row.
     scales = np.empty(n)
+    degrees = np.empty(n)
     smallest = np.empty(k)
     for i in range(n):
         for t in range(k):
             smallest[t] = np.inf
-        largest = np.inf  # smallest[k - 1], the value a new one must beat
         for j in range(n):
             value = gram[i, j]
-            if value < largest and j != i:
-                largest = _insert_sorted(smallest, value)
-        scales[i] = np.sqrt(largest)
-    # The affinities above the diagonal, a row at a time: the exponents, then
-    # exp over the whole row (vectorised), then the row's and column's sums.
-    degrees = np.empty(n)
-    for i in range(n):
+            if j != i and value < smallest[k - 1]:
+                t = k - 1
+                while t > 0 and smallest[t - 1] > value:
+                    smallest[t] = smallest[t - 1]
+                    t -= 1
+                smallest[t] = value
+        scales[i] = np.sqrt(smallest[k - 1])
         degrees[i] = 0.0
-    exponents = np.empty(n)
-    values = np.empty(n)
-    scratch = np.empty(n, np.int64)
-    for i in range(n - 1):
-        m = n - 1 - i
-        e = exponents[:m]
-        a = values[:m]
-        for t in range(m):
-            d = gram[i, i + 1 + t]
-            denominator = scales[i] * scales[i + 1 + t]
-            if denominator > 0.0:
-                e[t] = -d / denominator
-            else:  # exp(-0 / 0) is taken as 1, exp(-d / 0) as 0
-                e[t] = 0.0 if d == 0.0 else -np.inf
-        exp_nonpositive(e, a, scratch[:m])
-        for t in range(m):  # vectorised: no reduction, no strided store
-            gram[i, i + 1 + t] = a[t]
-            degrees[i + 1 + t] += a[t]
-        total = 0.0
-        for t in range(m):
-            gram[i + 1 + t, i] = a[t]
-            total += a[t]
-        degrees[i] += total
+    for i in range(n):
+        for j in range(i + 1, n):
+            d = gram[i, j]
+            if d == 0.0:
+                a = 1.0
+            else:
+                denominator = scales[i] * scales[j]
+                a = 0.0
+                if denominator > 0.0:
+                    exponent = -d / denominator
+                    if exponent >= EXP_UNDERFLOW:  # else exp is exactly 0.0
+                        a = np.exp(exponent)
+            gram[i, j] = a
+            gram[j, i] = a
+            degrees[i] += a
+            degrees[j] += a
     return gram, degrees

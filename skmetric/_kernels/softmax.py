@@ -20,7 +20,11 @@ bits on any number of threads.
 import numpy as np
 from numba import prange
 
-from ._core import EXP_UNDERFLOW, exp_nonpositive, kernel  # noqa: F401
+from ._core import kernel
+
+# exp(x) rounds to exactly 0.0 in float64 for every x below this (the smallest
+# subnormal, 2^-1074, is exp(-744.44); exp(x) < 2^-1075 once x < -745.1332).
+EXP_UNDERFLOW = -745.2
 
 
 @kernel()
@@ -30,28 +34,24 @@ def _row_exp(dists, neighbours, own, out):
     Shifted by the smallest distance ``d_min`` of the other columns, so the
     largest term is exp(0) = 1 and the sum never underflows to zero; dividing by
     the sum gives the softmax. A row with no other column gets all zeros and a
-    sum of zero. The exponents, all at most 0, go through
-    :func:`exp_nonpositive` at once (vectorised, within one unit in the last
-    place of libm's exp; 0.0 below :data:`EXP_UNDERFLOW`, as exp gives).
+    sum of zero. An exponent below :data:`EXP_UNDERFLOW` gets the 0.0 that exp
+    returns there, without the call (the slow path of libm's exp: the terms of
+    far points, most of them once the metric has grown).
     """
     m = dists.shape[0]
     low = np.inf
     for j in range(m):
         if neighbours[j] != own and dists[j] < low:
             low = dists[j]
-    if low == np.inf:
-        for j in range(m):
-            out[j] = 0.0
-        return 0.0
-    shifted = np.empty(m)
-    for j in range(m):  # the own column's exponent, whatever it is, is dropped
-        shifted[j] = low - dists[j] if neighbours[j] != own else 0.0
-    exp_nonpositive(shifted, out, np.empty(m, np.int64))
     total = 0.0
     for j in range(m):
-        if neighbours[j] == own:
-            out[j] = 0.0
-        total += out[j]
+        shifted = low - dists[j]
+        if neighbours[j] == own or low == np.inf or shifted < EXP_UNDERFLOW:
+            out[j] = 0.0  # exp(shifted) is exactly 0.0 below EXP_UNDERFLOW
+        else:
+            value = np.exp(shifted)
+            out[j] = value
+            total += value
     return total
 
 
