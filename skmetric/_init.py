@@ -8,6 +8,9 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from ._validation import check_array_param
 
+# The float64 machine epsilon, for the relative rank tests below.
+_EPS = float(np.finfo(np.float64).eps)
+
 INIT_OPTIONS = {"auto", "pca", "lda", "identity", "random"}
 
 
@@ -153,7 +156,7 @@ def components_from_factor(factor, n_components):
     n_components = d if n_components is None else n_components
     values, vectors = np.linalg.eigh(factor @ factor.T)
     values, vectors = values[::-1], vectors[:, ::-1]
-    keep = values > max(k, d) * np.finfo(float).eps * max(values[0], 0.0)
+    keep = values > max(k, d) * _EPS * max(values[0], 0.0)
     values = values[keep]
     directions = (factor.T @ vectors[:, keep]) / np.sqrt(values)
     rank = min(n_components, values.shape[0])
@@ -225,7 +228,7 @@ def whitening_components(C):
     """
     values, vectors = symmetric_eigh(C)
     top = max(values[0], 0.0) if values.size else 0.0
-    kept = values > C.shape[0] * np.finfo(np.float64).eps * top
+    kept = values > C.shape[0] * _EPS * top
     if top == 0.0:
         kept[:] = False
     inverse_roots = np.zeros_like(values)
@@ -314,8 +317,6 @@ def discriminant_directions(between, within, total):
 
 # Relative ridge of a singular within-group scatter (see discriminant_directions).
 RIDGE = 1e-9
-
-_EPS = float(np.finfo(np.float64).eps)
 
 
 def signed_rows(rows):

@@ -7,7 +7,7 @@ from scipy.linalg.blas import dsyrk
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ._base import MahalanobisMixin
-from ._init import discriminant_directions, signed_rows
+from ._init import _EPS, discriminant_directions, signed_rows
 from ._kernels import (
     _BLOCK_ELEMENTS,
     lfda_affinity,
@@ -198,7 +198,7 @@ def local_scatters(X, y, n_neighbors):
     # 4 n^3 eps^2 max|X|^2 can be constant: those alone are checked.
     largest = max(X.max(), -X.min())
     constant = np.flatnonzero(np.diagonal(total)
-                              <= 4.0 * n_samples**3 * _EPS2 * largest**2)
+                              <= 4.0 * n_samples**3 * (_EPS * largest) ** 2)
     if constant.size:
         constant = constant[X[:, constant].max(axis=0) == X[:, constant].min(axis=0)]
         if constant.size:
@@ -232,9 +232,6 @@ def local_scatters(X, y, n_neighbors):
     local_between = total + affinity_terms - class_terms - local_within
     return ((local_between + local_between.T) * 0.5,
             (local_within + local_within.T) * 0.5, total)
-
-
-_EPS2 = float(np.finfo(np.float64).eps) ** 2
 
 
 def affinity_laplacian_rows(X, k):
