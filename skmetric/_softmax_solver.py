@@ -21,6 +21,7 @@ from scipy.optimize import minimize
 
 from ._kernels import (
     _BLOCK_ELEMENTS,
+    block_rows,
     mlkr_weights,
     nca_weights,
     nearest_from_gram,
@@ -34,7 +35,7 @@ WEIGHT_KERNELS = {"nca": nca_weights, "mlkr": mlkr_weights}
 
 
 def softmax_loss_grad(flat_components, X, targets, kind, neighbours=None,
-                      block_elements=_BLOCK_ELEMENTS):
+                      block_elements=_BLOCK_ELEMENTS, buffer=None):
     """Mean loss of a neighbour-softmax learner and its gradient in L.
 
     Parameters
@@ -50,6 +51,11 @@ def softmax_loss_grad(flat_components, X, targets, kind, neighbours=None,
         exact softmax over all points.
     block_elements : int
         Entries of a block of the exact objective (memory bound).
+    buffer : ndarray or None
+        Exact softmax: float64 C-contiguous scratch of at least
+        ``min(n_samples, block_rows(n_samples, block_elements)) * n_samples``
+        entries for the blocks of distances and weights (:func:`softmax_buffer`),
+        so that repeated evaluations reuse one piece of memory; None allocates it.
 
     Returns
     -------
@@ -74,18 +80,19 @@ def softmax_loss_grad(flat_components, X, targets, kind, neighbours=None,
         degrees = np.zeros(n_samples)
         weighted = np.empty_like(X)
         columns = np.arange(n_samples, dtype=np.int64)[None, :]
-        for start, stop, sq_dists in sq_dist_row_blocks(Z, Z, block_elements):
+        for start, stop, sq_dists in sq_dist_row_blocks(Z, Z, block_elements,
+                                                        buffer):
             rows = np.arange(start, stop, dtype=np.int64)
-            W, loss = weights(sq_dists, rows, columns, targets)
-            del sq_dists
+            # The weights overwrite the distances they come from.
+            W, loss = weights(sq_dists, rows, columns, targets, sq_dists)
             total += loss.sum()
             degrees += W.sum(axis=0)
             degrees[start:stop] += W.sum(axis=1)
-            weighted[start:stop] = W @ X
+            np.matmul(W, X, out=weighted[start:stop])
     else:
         rows = np.arange(n_samples, dtype=np.int64)
         sq_dists = neighbour_sq_dists(Z, rows, neighbours)
-        W, loss = weights(sq_dists, rows, neighbours, targets)
+        W, loss = weights(sq_dists, rows, neighbours, targets, sq_dists)
         total = loss.sum()
         degrees = np.bincount(neighbours.ravel(), weights=W.ravel(),
                               minlength=n_samples) + W.sum(axis=1)
@@ -94,6 +101,11 @@ def softmax_loss_grad(flat_components, X, targets, kind, neighbours=None,
     scatter = X.T @ (X * degrees[:, None]) - cross - cross.T
     grad = (2.0 / n_samples) * (components @ scatter)
     return total / n_samples, grad.ravel()
+
+
+def softmax_buffer(n_samples, block_elements=_BLOCK_ELEMENTS):
+    """Scratch for the blocks of the exact objective, allocated once per fit."""
+    return np.empty(min(n_samples, block_rows(n_samples, block_elements)) * n_samples)
 
 
 def nearest_candidates(Z, n_neighbors, block_elements=_BLOCK_ELEMENTS):
@@ -154,10 +166,14 @@ def minimize_softmax(X, targets, kind, components, *, n_neighbors, max_iter, tol
     n_iter = 0
     state = {}
 
+    # One block of distances and weights for every evaluation of the exact
+    # objective (fresh memory would be paged in anew at each evaluation).
+    buffer = softmax_buffer(X.shape[0], block_elements) if n_neighbors is None else None
+
     def make_objective(neighbours):
         def objective(x):
             loss, grad = softmax_loss_grad(x, X, targets, kind, neighbours,
-                                           block_elements)
+                                           block_elements, buffer)
             state["loss"], state["grad_max"] = loss, float(np.max(np.abs(grad)))
             return loss, grad
         return objective

@@ -130,6 +130,14 @@ def test_sq_dist_row_blocks_cover_all_rows(block_elements):
         seen.extend(range(start, stop))
     assert seen == list(range(23))
     assert_allclose(full, ref.pairwise_sq_dists(A, B), rtol=1e-9, atol=1e-9)
+    # Through one reused buffer: every block a view of it, the same distances.
+    rows = min(23, kernels.block_rows(9, block_elements))
+    buffer = np.full(rows * 9, np.nan)
+    again = np.empty((23, 9))
+    for start, stop, block in kernels.sq_dist_row_blocks(A, B, block_elements, buffer):
+        assert np.shares_memory(block, buffer)
+        again[start:stop] = block
+    assert_array_equal(again, full)
 
 
 # ---------------------------------------------------------------------------------

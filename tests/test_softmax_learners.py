@@ -12,7 +12,11 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from skmetric import MLKR, NCA
 from skmetric import _kernels as kernels
-from skmetric._softmax_solver import nearest_candidates, softmax_loss_grad
+from skmetric._softmax_solver import (
+    nearest_candidates,
+    softmax_buffer,
+    softmax_loss_grad,
+)
 
 from . import _reference as ref
 
@@ -49,8 +53,16 @@ def test_softmax_kernels_match_reference(seed, n, B, m, shared, scale):
                     rtol=1e-12, atol=1e-300)
     for kernel, twin, values in ((kernels.nca_weights, ref.nca_weights, labels),
                                  (kernels.mlkr_weights, ref.mlkr_weights, targets)):
-        W, loss = kernel(sq_dists, rows, neighbours, values)
         W_ref, loss_ref = twin(sq_dists, rows, neighbours, values)
+        out = np.full_like(sq_dists, np.nan)
+        W, loss = kernel(sq_dists, rows, neighbours, values, out)
+        assert W is out
+        assert_allclose(W, W_ref, rtol=1e-10, atol=1e-14)
+        assert_allclose(loss, loss_ref, rtol=1e-10, atol=1e-14)
+        # In place: the weights overwrite the distances they are computed from.
+        in_place = sq_dists.copy()
+        W, loss = kernel(in_place, rows, neighbours, values, in_place)
+        assert W is in_place
         assert_allclose(W, W_ref, rtol=1e-10, atol=1e-14)
         assert_allclose(loss, loss_ref, rtol=1e-10, atol=1e-14)
     for a, b in zip((sq_dists, rows, neighbours, labels, targets), copies):
@@ -110,6 +122,12 @@ def test_softmax_objective_matches_formula_and_finite_differences(kind, truncate
                                    block_elements=60)
     assert_allclose(loss, ref.softmax_objective(L, X, targets, kind, neighbours),
                     rtol=1e-12)
+    if not truncated:  # one scratch buffer, reused by every block and evaluation
+        buffer = softmax_buffer(X.shape[0], block_elements=60)
+        for _ in range(2):
+            again = softmax_loss_grad(L.ravel(), X, targets, kind, None, 60, buffer)
+            assert again[0] == loss
+            assert_array_equal(again[1], grad)
     h = 1e-6
     for _ in range(6):
         E = rng.normal(size=L.shape)

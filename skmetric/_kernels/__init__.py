@@ -41,6 +41,7 @@ from .pairwise import (  # noqa: F401
     weighted_outer_sum,
     row_sq_norms,
     pairwise_sq_dists,
+    block_rows,
     sq_dist_row_blocks,
 )
 from .mining import (  # noqa: F401

@@ -109,18 +109,19 @@ def row_sq_norms(X):
     return np.einsum("ij,ij->i", X, X)
 
 
-def pairwise_sq_dists(A, B, A_sq=None, B_sq=None):
+def pairwise_sq_dists(A, B, A_sq=None, B_sq=None, out=None):
     """All squared distances between the rows of A (a, d) and B (b, d).
 
     ``|a|^2 + |b|^2 - 2 a.b`` through one matmul, clipped at zero. Pass precomputed
-    row norms to save their cost. Returns a new (a, b) float64 array: call it on
+    row norms to save their cost. Returns a new (a, b) float64 array, or ``out``
+    (an (a, b) float64 C-contiguous array, overwritten) when given: call it on
     blocks (:func:`sq_dist_row_blocks`) to bound memory.
     """
     if A_sq is None:
         A_sq = row_sq_norms(A)
     if B_sq is None:
         B_sq = row_sq_norms(B)
-    out = A @ B.T
+    out = np.matmul(A, B.T, out=out)
     out *= -2.0
     out += A_sq[:, None]
     out += B_sq[None, :]
@@ -128,18 +129,32 @@ def pairwise_sq_dists(A, B, A_sq=None, B_sq=None):
     return out
 
 
-def sq_dist_row_blocks(A, B, block_elements=_BLOCK_ELEMENTS):
+def block_rows(n_columns, block_elements=_BLOCK_ELEMENTS):
+    """Rows of a block of :func:`sq_dist_row_blocks` against ``n_columns`` columns."""
+    return max(1, block_elements // max(1, n_columns))
+
+
+def sq_dist_row_blocks(A, B, block_elements=_BLOCK_ELEMENTS, buffer=None):
     """Yield ``(start, stop, D)`` with D the squared distances of A[start:stop] to B.
 
     Each block holds at most about ``block_elements`` entries (at least one row), so
-    the memory stays bounded whatever the number of rows of A.
+    the memory stays bounded whatever the number of rows of A. With ``buffer``, a
+    float64 C-contiguous array of at least ``min(len(A), block_rows(len(B),
+    block_elements)) * len(B)`` entries, every D is a view of it, overwritten by
+    the next block: a caller that evaluates many times reuses one buffer instead of
+    fresh memory (whose first touch costs a page fault per 4 KiB, measured at 1 to
+    4 microseconds each on the 2-core benchmark machine).
     """
-    n_rows = A.shape[0]
-    step = max(1, block_elements // max(1, B.shape[0]))
+    n_rows, n_columns = A.shape[0], B.shape[0]
+    step = block_rows(n_columns, block_elements)
     B_sq = row_sq_norms(B)
     A_sq = row_sq_norms(A)
     for start in range(0, n_rows, step):
         stop = min(n_rows, start + step)
+        out = None
+        if buffer is not None:
+            out = buffer.ravel()[: (stop - start) * n_columns].reshape(
+                stop - start, n_columns)
         yield start, stop, pairwise_sq_dists(
-            A[start:stop], B, A_sq[start:stop], B_sq
+            A[start:stop], B, A_sq[start:stop], B_sq, out
         )

@@ -80,17 +80,17 @@ def neighbour_softmax(sq_dists, rows, neighbours):
 
 
 @kernel(parallel=True)
-def nca_weights(sq_dists, rows, neighbours, labels):
+def nca_weights(sq_dists, rows, neighbours, labels, out):
     """NCA's loss terms and pair weights: ``loss_i = -p_i``, ``p_i = sum_{k:
     y_k = y_i} p_ik``, ``W_ik = d loss_i / d D_ik = p_ik ([y_k = y_i] - p_i)``.
 
     sq_dists, rows and neighbours as in :func:`neighbour_softmax`; labels (n,)
-    int64 class codes of every point. Returns ``(W, loss)``: a new (B, m)
-    float64 array and a new (B,) float64 array. Cost O(B m).
+    int64 class codes of every point; out (B, m) float64 C-contiguous, receives
+    W, and may be ``sq_dists`` itself (each entry is read before it is written).
+    Returns ``(W, loss)``: ``out`` and a new (B,) float64 array. Cost O(B m).
     """
     n_rows, m = sq_dists.shape
     shared = neighbours.shape[0] == 1
-    out = np.empty((n_rows, m))
     loss = np.empty(n_rows)
     for b in prange(n_rows):
         nb = neighbours[0] if shared else neighbours[b]
@@ -114,19 +114,18 @@ def nca_weights(sq_dists, rows, neighbours, labels):
 
 
 @kernel(parallel=True)
-def mlkr_weights(sq_dists, rows, neighbours, targets):
+def mlkr_weights(sq_dists, rows, neighbours, targets, out):
     """MLKR's loss terms and pair weights: ``yhat_i = sum_k p_ik y_k``,
     ``loss_i = (yhat_i - y_i)^2``, ``W_ik = d loss_i / d D_ik = 2 (yhat_i - y_i)
     (yhat_i - y_k) p_ik``.
 
     sq_dists, rows and neighbours as in :func:`neighbour_softmax`; targets (n,)
-    float64 of every point. Returns ``(W, loss)``: a new (B, m) float64 array
-    and a new (B,) float64 array. A row with no other column predicts 0.
-    Cost O(B m).
+    float64 of every point; out as in :func:`nca_weights` (may be
+    ``sq_dists``). Returns ``(W, loss)``: ``out`` and a new (B,) float64 array.
+    A row with no other column predicts 0. Cost O(B m).
     """
     n_rows, m = sq_dists.shape
     shared = neighbours.shape[0] == 1
-    out = np.empty((n_rows, m))
     loss = np.empty(n_rows)
     for b in prange(n_rows):
         nb = neighbours[0] if shared else neighbours[b]
