@@ -220,13 +220,16 @@ def whitening_components(C):
     ``scipy.linalg.pinvh`` decides the rank); directions of C's null space get
     weight zero. Symmetric, so ``L @ L = pinv(C)`` too.
 
+    C must be symmetric: LAPACK reads its lower triangle (:func:`_small_eigh`).
+
     Returns
     -------
     components : ndarray of shape (n_features, n_features)
     rank : int
         Number of eigenvalues kept.
     """
-    values, vectors = symmetric_eigh(C)
+    values, vectors = _small_eigh(C)
+    values, vectors = values[::-1], vectors[:, ::-1]
     top = max(values[0], 0.0) if values.size else 0.0
     kept = values > C.shape[0] * _EPS * top
     if top == 0.0:
