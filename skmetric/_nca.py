@@ -101,8 +101,8 @@ class NCA(MahalanobisMixin, TransformerMixin, BaseEstimator):
     distance matrix through BLAS (``X^T (W X)``), the softmax and the pair
     weights in numba, in blocks of at most 32 MiB that share one buffer
     allocated per fit (the weights written over the distances): about 50 MB of
-    working memory at 16 000 points. Each row's softmax is shifted by its smallest distance, so it never
-    underflows.
+    working memory at 16 000 points. Each row's softmax is shifted by its
+    smallest distance, so it never underflows.
 
     Truncation (``n_neighbors=k``): each sum over l runs over the k nearest
     other points of i in the current metric instead of all of them; points
