@@ -465,11 +465,42 @@ def cml_hinge_terms(P, Q, users, positives, negatives, indptr, indices, margin,
 
 
 def cml_scatter_grads(P, Q, users, positives, hardest, coef, grad_P, grad_Q):
+    """Twin of kernels.cml_scatter_grads (without the marks): the gradient added
+    in place; returns the distinct users and items in order of first appearance."""
     active = (coef != 0) & (hardest >= 0)
     u, i, j, c = users[active], positives[active], hardest[active], coef[active]
     np.add.at(grad_P, u, 2 * c[:, None] * (Q[j] - Q[i]))
     np.add.at(grad_Q, i, 2 * c[:, None] * (Q[i] - P[u]))
     np.add.at(grad_Q, j, 2 * c[:, None] * (P[u] - Q[j]))
+    items = np.column_stack([positives, hardest]).ravel()
+    items = items[items >= 0]
+    return (np.asarray(list(dict.fromkeys(users.tolist())), dtype=np.int64),
+            np.asarray(list(dict.fromkeys(items.tolist())), dtype=np.int64))
+
+
+def owned_item_sets(indptr, indices):
+    """Twin of kernels.owned_item_sets, in plain Python."""
+    offsets = [0]
+    for u in range(indptr.shape[0] - 1):
+        count = int(indptr[u + 1] - indptr[u])
+        size = 1
+        while size < 2 * count:
+            size *= 2
+        offsets.append(offsets[-1] + size)
+    table = np.full(offsets[-1], -1, dtype=np.int64)
+    for u in range(indptr.shape[0] - 1):
+        mask = offsets[u + 1] - offsets[u] - 1
+        for item in indices[indptr[u]:indptr[u + 1]].tolist():
+            slot = ((item * 2654435761) >> 15) & mask
+            while table[offsets[u] + slot] >= 0:
+                slot = (slot + 1) & mask
+            table[offsets[u] + slot] = item
+    return np.asarray(offsets, dtype=np.int64), table
+
+
+def add_rows(target, rows, source, offset):
+    """Twin of kernels.add_rows."""
+    target[rows] += source[offset:offset + rows.shape[0]]
 
 
 def _clip_rows(params, rows, max_norm):
@@ -495,17 +526,12 @@ def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
     _clip_rows(params, rows, max_norm)
 
 
-def heap_sort_prefix(values, n):
-    """Twin of kernels.heap_sort_prefix: a copy of values with values[:n] sorted."""
-    out = values.copy()
-    out[:n] = np.sort(values[:n])
-    return out
-
-
-def cml_train_batches(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
+def cml_epoch_steps(P, V, acc_P, acc_V, grad_P, grad_Q, users, items, weights,
                       negatives, indptr, indices, margin, n_items,
                       covariance_weight, learning_rate, adagrad, max_norm,
                       batch_size):
+    """Twin of the steps of skmetric.recommend._cml_solver.run_epoch without item
+    features, for interactions already in their order with their negatives."""
     total, n_active = 0.0, 0
     for start in range(0, users.shape[0], batch_size):
         b = slice(start, start + batch_size)

@@ -92,10 +92,10 @@ from .softmax import (  # noqa: F401
     neighbour_weighted_sum,
 )
 from .recommend import (  # noqa: F401
+    add_rows,
+    owned_item_sets,
     cml_hinge_terms,
     cml_scatter_grads,
-    cml_train_batches,
     adagrad_update_rows,
-    heap_sort_prefix,
     sgd_update_rows,
 )

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._base import VerbosePrinter, warn_not_converged
-from .._kernels import _BLOCK_ELEMENTS
+from .._kernels import _BLOCK_ELEMENTS, owned_item_sets
 from .._threads import N_JOBS_CONSTRAINT, thread_limits
 from .._validation import (
     Interval,
@@ -192,11 +192,12 @@ class CollaborativeMetricLearning(BaseEstimator):
 
     Cost of an epoch: O(n_interactions * n_negatives * n_components) for the
     hinge terms plus O(n_interactions * n_components^2) for the covariance
-    regulariser (a batch's r <= 3 batch_size distinct rows cost O(r k^2)).
-    Without item features, the steps of an epoch run in one compiled kernel,
-    chunk of batches by chunk (the negatives of a chunk, at most 2**22 item
-    ids, are drawn at once: an epoch never holds n_interactions x n_negatives
-    ids); with item features, batch by batch.
+    regulariser (a batch's r <= 3 batch_size distinct rows cost O(r k^2), through
+    BLAS). The negatives of a chunk of batches (at most 2**22 item ids) are drawn
+    at once: an epoch never holds n_interactions x n_negatives ids. The tests
+    that a sample is not one of the user's items read hash sets of the users'
+    items built at the start of each epoch (2 to 4 int64 entries per training
+    interaction).
 
     Reproducibility: a fit is bit-identical for the same ``random_state`` and
     data whatever ``n_jobs`` (the order of the interactions and the negatives
@@ -482,8 +483,11 @@ class CollaborativeMetricLearning(BaseEstimator):
     def _epoch(self, data, rng):
         users, items, weights = data
         candidates = np.flatnonzero(self.item_popularity_ > 0).astype(np.int64)
+        # The users' items as hash sets, for the tests that a sample is not one of
+        # them (rebuilt each epoch: O(n_interactions), kept out of the model).
+        offsets, table = owned_item_sets(self._indptr, self._indices)
         return solver.run_epoch(
-            self._state, users, items, weights, self._indptr, self._indices,
+            self._state, users, items, weights, offsets, table,
             candidates, rng, batch_size=self.batch_size,
             n_negatives=self.n_negatives, margin=float(self.margin),
             covariance_weight=float(self.covariance_weight), solver=self.solver,

@@ -33,9 +33,10 @@ import numpy as np
 
 from .._kernels import (
     adagrad_update_rows,
+    add_rows,
     cml_hinge_terms,
     cml_scatter_grads,
-    cml_train_batches,
+    owned_item_sets,
     sgd_update_rows,
 )
 
@@ -65,7 +66,28 @@ class CMLState:
         self.grad_Q = np.zeros_like(V)
         # Gradient of the feature loss in V (W does not enter it).
         self.grad_V = None if W is None else np.zeros_like(V)
+        self._new_marks()
         self.Q = self.positions()
+
+    def _new_marks(self):
+        # Marks of the rows a batch has listed (cml_scatter_grads): one stamp
+        # per batch, so the marks are never cleared.
+        self.user_mark = np.full(self.P.shape[0], -1, dtype=np.int64)
+        self.item_mark = np.full(self.V.shape[0], -1, dtype=np.int64)
+        self.stamp = 0
+
+    def distinct_rows(self, P, Q, users, positives, hardest, coef):
+        """Scatter the hinge gradient (``cml_scatter_grads``) and return the
+        batch's distinct user rows and item rows, each sorted."""
+        n = users.shape[0]
+        user_rows = np.empty(n, dtype=np.int64)
+        item_rows = np.empty(2 * n, dtype=np.int64)
+        n_u, n_i = cml_scatter_grads(P, Q, users, positives, hardest, coef,
+                                     self.grad_P, self.grad_Q, self.user_mark,
+                                     self.item_mark, self.stamp, user_rows,
+                                     item_rows)
+        self.stamp += 1
+        return np.sort(user_rows[:n_u]), np.sort(item_rows[:n_i])
 
     def positions(self):
         """Item positions ``V + F W`` (or V), float64 C-contiguous.
@@ -95,6 +117,7 @@ class CMLState:
             self.grad_V = None if self.W is None else np.zeros_like(self.V)
             self.free_items = np.concatenate(
                 [self.free_items, np.ones(extra.shape[0], dtype=bool)])
+        self._new_marks()
         self.Q = self.positions()
 
 
@@ -108,19 +131,22 @@ def initial_vectors(n, k, rng):
 def covariance_loss_grad(X, weight):
     """``weight/2 * sum_{a != c} C_ac^2`` with ``C = Xc^T Xc / r`` and its gradient.
 
-    X (r, k): the rows; Xc its centred copy. The gradient in X is
-    ``(2 weight / r) Xc C_off`` (C_off: C with a zero diagonal; Xc's columns sum to
-    zero, so centring passes the gradient through unchanged).
+    X (r, k) float64 C-contiguous: the rows, centred in place (X becomes Xc). The
+    gradient in X is ``(2 weight / r) Xc C_off`` (C_off: C with a zero diagonal;
+    Xc's columns sum to zero, so centring passes the gradient through
+    unchanged). Returns ``(loss, gradient)``.
     """
     r = X.shape[0]
-    Xc = X - X.mean(axis=0)
-    C = Xc.T @ Xc / r
+    X -= np.full(r, 1.0 / r) @ X  # the column means (a matrix-vector product)
+    C = X.T @ X
+    C /= r
     np.fill_diagonal(C, 0.0)
     loss = 0.5 * weight * float((C * C).sum())
-    return loss, (2.0 * weight / r) * (Xc @ C)
+    C *= 2.0 * weight / r
+    return loss, X @ C
 
 
-def batch_loss_grad(state, users, positives, negatives, weights, indptr, indices,
+def batch_loss_grad(state, users, positives, negatives, weights, offsets, table,
                     margin, n_items, covariance_weight, feature_weight=0.0):
     """Loss of one batch; its gradient added into ``state.grad_P`` / ``grad_Q``
     (and the feature loss's into ``state.grad_V``).
@@ -136,20 +162,19 @@ def batch_loss_grad(state, users, positives, negatives, weights, indptr, indices
     """
     P, Q = state.P, state.Q
     loss_b, rank_weight, hardest, _ = cml_hinge_terms(
-        P, Q, users, positives, negatives, indptr, indices, margin, n_items
+        P, Q, users, positives, negatives, offsets, table, margin, n_items
     )
     coef = rank_weight * weights
-    cml_scatter_grads(P, Q, users, positives, hardest, coef, state.grad_P,
-                      state.grad_Q)
+    user_rows, item_rows = state.distinct_rows(P, Q, users, positives, hardest,
+                                               coef)
     loss = float(loss_b @ weights)
-    user_rows = np.unique(users)
-    item_rows = np.unique(np.concatenate([positives, hardest[hardest >= 0]]))
     if covariance_weight > 0:
+        n_u = user_rows.shape[0]
         X = np.concatenate([P[user_rows], Q[item_rows]])
         cov_loss, cov_grad = covariance_loss_grad(X, covariance_weight)
         loss += cov_loss
-        state.grad_P[user_rows] += cov_grad[: user_rows.shape[0]]
-        state.grad_Q[item_rows] += cov_grad[user_rows.shape[0]:]
+        add_rows(state.grad_P, user_rows, cov_grad, 0)
+        add_rows(state.grad_Q, item_rows, cov_grad, n_u)
     if feature_weight > 0 and state.W is not None:
         loss += feature_loss_grad(state, item_rows, feature_weight)
     return loss, user_rows, item_rows, int(np.count_nonzero(coef))
@@ -229,7 +254,7 @@ def _project_fixed(Q, free_items):
         Q[fixed] *= (MAX_NORM / np.maximum(norms, MAX_NORM))[:, None]
 
 
-def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
+def run_epoch(state, users, items, weights, offsets, table, candidates, rng, *,
               batch_size, n_negatives, margin, covariance_weight, solver,
               learning_rate, feature_weight=0.0):
     """One pass over the interactions in a random order.
@@ -238,10 +263,11 @@ def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
     interactions), whose number is the catalogue size of the rank estimate: for
     each chunk of consecutive batches (at most ``_CHUNK_NEGATIVES`` draws), in
     NumPy from ``rng``, so that the draws depend on the random generator only.
-    Without item features the steps of a chunk run in one kernel
-    (:func:`skmetric._kernels.cml_train_batches`); with them, batch by batch
-    through :func:`batch_loss_grad` and :func:`apply_step` (the feature map's
-    products go through BLAS).
+    ``offsets, table`` hold the users' training items as hash sets
+    (:func:`skmetric._kernels.owned_item_sets`), never counted as negatives.
+    Each batch is a step of :func:`batch_loss_grad` (the hinge terms and their
+    gradient in compiled kernels, the covariance products through BLAS) and
+    :func:`apply_step`.
 
     Returns the mean loss per interaction and the fraction of active hinges.
     """
@@ -253,43 +279,19 @@ def run_epoch(state, users, items, weights, indptr, indices, candidates, rng, *,
         chunk = order[chunk_start:chunk_start + per_chunk]
         negatives = candidates[rng.randint(0, candidates.shape[0],
                                             size=(chunk.shape[0], n_negatives))]
-        if state.W is None:
-            loss, active = cml_train_batches(
-                state.P, state.V, state.acc_P, state.acc_V, state.grad_P,
-                state.grad_Q, users[chunk], items[chunk], weights[chunk],
-                negatives, indptr, indices, margin, candidates.shape[0],
-                covariance_weight, learning_rate, solver == "adagrad", MAX_NORM,
-                batch_size,
+        chunk_users, chunk_items = users[chunk], items[chunk]
+        chunk_weights = weights[chunk]
+        for start in range(0, chunk.shape[0], batch_size):
+            batch = slice(start, start + batch_size)
+            loss, user_rows, item_rows, active = batch_loss_grad(
+                state, chunk_users[batch], chunk_items[batch], negatives[batch],
+                chunk_weights[batch], offsets, table, margin,
+                candidates.shape[0], covariance_weight, feature_weight,
             )
-            state.Q = state.V
-        else:
-            loss, active = _feature_batches(
-                state, users[chunk], items[chunk], weights[chunk], negatives,
-                indptr, indices, batch_size=batch_size, margin=margin,
-                n_items=candidates.shape[0], covariance_weight=covariance_weight,
-                solver=solver, learning_rate=learning_rate,
-                feature_weight=feature_weight,
-            )
-        total += loss
-        n_active += active
+            apply_step(state, user_rows, item_rows, solver, learning_rate)
+            total += loss
+            n_active += active
     return total / n, n_active / n
-
-
-def _feature_batches(state, users, items, weights, negatives, indptr, indices, *,
-                     batch_size, margin, n_items, covariance_weight, solver,
-                     learning_rate, feature_weight):
-    """The steps of consecutive batches with item features; (loss, n_active)."""
-    total, n_active = 0.0, 0
-    for start in range(0, users.shape[0], batch_size):
-        batch = slice(start, start + batch_size)
-        loss, user_rows, item_rows, active = batch_loss_grad(
-            state, users[batch], items[batch], negatives[batch], weights[batch],
-            indptr, indices, margin, n_items, covariance_weight, feature_weight,
-        )
-        apply_step(state, user_rows, item_rows, solver, learning_rate)
-        total += loss
-        n_active += active
-    return total, n_active
 
 
 def objective(params, shapes, F, users, positives, negatives, weights, indptr,
@@ -300,6 +302,7 @@ def objective(params, shapes, F, users, positives, negatives, weights, indptr,
     with finite differences). ``shapes`` lists the shapes of P, V and W (W is
     absent without item features). Returns ``(loss, grad)`` with ``grad`` flat.
     """
+    offsets, table = owned_item_sets(indptr, indices)
     arrays, offset = [], 0
     for shape in shapes:
         size = int(np.prod(shape))
@@ -308,7 +311,7 @@ def objective(params, shapes, F, users, positives, negatives, weights, indptr,
     W = arrays[2] if len(arrays) == 3 else None
     state = CMLState(arrays[0], arrays[1], W, F)
     loss, _, item_rows, _ = batch_loss_grad(
-        state, users, positives, negatives, weights, indptr, indices, margin,
+        state, users, positives, negatives, weights, offsets, table, margin,
         n_items, covariance_weight, feature_weight,
     )
     grads = [state.grad_P, state.grad_Q]
