@@ -16,10 +16,13 @@ class _ActiveSet(NamedTuple):
     halvings: int  # its level, fraction = 2**-halvings
     reference: np.ndarray  # (q, p) the L of the search
     radius: np.ndarray  # (n,) squared search radius of every anchor
-    pinv: np.ndarray  # (p, q) pseudo-inverse of reference
-    null_norms: np.ndarray  # (n,) |N x_i|, N the projector off its row space
-    null_max: float
     embedded: np.ndarray  # (n, q) the embedding at reference
+    X: np.ndarray  # (n, p) the training rows
+    # What certifies needs of reference (its pseudo-inverse, and |N x_i|, N the
+    # projector off its row space), computed by the first certifies call: many
+    # sets are replaced before any certificate is tried on them, and the SVD
+    # costs O(q p min(q, p)).
+    certificate: dict
 
     @classmethod
     def searched(cls, problem, components, embedded, farthest, max_impostors, seed,
@@ -29,18 +32,25 @@ class _ActiveSet(NamedTuple):
             embedded, problem.labels, radius, max_impostors, seed,
             halvings=halvings, n_threads=n_threads,
         )
-        left, singular, right = np.linalg.svd(components, full_matrices=False)
-        rank = int(np.sum(singular > singular.max(initial=0.0) * 1e-12))
-        pinv = (right[:rank].T / singular[:rank]) @ left[:, :rank].T
-        if rank < problem.X.shape[1]:
-            rows = right[:rank]
-            off = problem.X - (problem.X @ rows.T) @ rows
-            null_norms = np.sqrt(np.einsum("ij,ij->i", off, off))
-        else:
-            null_norms = np.zeros(problem.X.shape[0])
         return cls(anchor, index, fraction, int(round(-np.log2(fraction))),
-                   components.copy(), radius, pinv, null_norms,
-                   float(null_norms.max(initial=0.0)), embedded)
+                   components.copy(), radius, embedded, problem.X, {})
+
+    def _certificate_terms(self):
+        """``(pinv, null_norms, null_max)`` of the reference, computed once."""
+        if not self.certificate:
+            left, singular, right = np.linalg.svd(self.reference, full_matrices=False)
+            rank = int(np.sum(singular > singular.max(initial=0.0) * 1e-12))
+            pinv = (right[:rank].T / singular[:rank]) @ left[:, :rank].T
+            if rank < self.X.shape[1]:
+                rows = right[:rank]
+                off = self.X - (self.X @ rows.T) @ rows
+                null_norms = np.sqrt(np.einsum("ij,ij->i", off, off))
+            else:
+                null_norms = np.zeros(self.X.shape[0])
+            self.certificate.update(pinv=pinv, null_norms=null_norms,
+                                    null_max=float(null_norms.max(initial=0.0)))
+        terms = self.certificate
+        return terms["pinv"], terms["null_norms"], terms["null_max"]
 
     def certifies_by_movement(self, embedded, farthest):
         """Whether no point moved enough for a left-out pair to become active.
@@ -74,7 +84,8 @@ class _ActiveSet(NamedTuple):
         if eta == 0.0:
             return True
         need = np.sqrt((farthest + 1.0) / (self.radius * (1.0 - 1e-9)))
-        relative = step @ self.pinv
+        pinv, null_norms, null_max = self._certificate_terms()
+        relative = step @ pinv
         # Upper bounds of the spectral norm, cheapest first, then the norm itself
         # (an SVD): a bound that certifies spares the rest.
         bounds = (lambda: np.linalg.norm(relative),
@@ -85,7 +96,7 @@ class _ActiveSet(NamedTuple):
             rho = bound()
             if rho >= 1.0:
                 continue
-            reach = (1.0 - rho) - eta * (self.null_norms + self.null_max) / np.sqrt(
+            reach = (1.0 - rho) - eta * (null_norms + null_max) / np.sqrt(
                 self.radius)
             if np.all(reach >= need):
                 return True
