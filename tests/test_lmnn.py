@@ -248,6 +248,70 @@ def test_objective_over_found_impostors_equals_the_full_objective():
     assert_allclose(grad, expected[1], rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("n_components", [4, 8])
+@pytest.mark.parametrize("slack", [0.01, 0.05, 1.0])
+def test_spectral_certificate_holds_only_for_a_complete_set(n_components, slack):
+    # certifies(R) says that the set searched at R0 holds every active pair at R
+    # (i, l of different classes with |R (x_i - x_l)|^2 < f_i + 1). Checked by
+    # brute force on a ladder of steps away from R0: the small steps must be
+    # certified (so the check is not vacuous), the large ones may not, and a
+    # certified step must never miss an active pair. With a search radius close
+    # to the margin (slack 0.01, 0.05), a certificate asking half its bound, or
+    # 0.8 of it, certifies steps that miss pairs.
+    from skmetric._lmnn_active_set import _ActiveSet
+    from skmetric._lmnn_objective import _farthest_targets
+
+    X, y = _noisy_blobs()
+    y = y.astype(np.int64)
+    targets = find_target_neighbors(X, y, 3)
+    problem = LMNNProblem(X, *targets, _pull_scatter(X, targets), 0.5, False, y)
+    rng = np.random.default_rng(n_components)
+    R0 = rng.normal(size=(n_components, X.shape[1])) * 0.4
+    Z0 = X @ R0.T
+    active = _ActiveSet.searched(problem, R0, Z0, _farthest_targets(problem, Z0),
+                                 None, 0, 0, 1, slack)
+    in_set = set(zip(active.anchor.tolist(), active.index.tolist()))
+    direction = rng.normal(size=R0.shape)
+    direction /= np.linalg.norm(direction)
+    outcomes = []
+    for step in np.geomspace(1e-6, 3.0, 40):
+        R = R0 + step * np.linalg.norm(R0) * direction
+        Z = X @ R.T
+        farthest = _farthest_targets(problem, Z)
+        certified = active.certifies(R, farthest)
+        outcomes.append(certified)
+        if certified:
+            D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(axis=2)
+            anchor, index = np.nonzero((y[:, None] != y[None, :])
+                                       & (D < farthest[:, None] + 1.0))
+            assert set(zip(anchor.tolist(), index.tolist())) <= in_set
+    assert outcomes[0] and not outcomes[-1]
+
+
+def test_spectral_certificate_is_not_tried_after_repeated_failures(monkeypatch):
+    from skmetric import _lmnn_active_set, _lmnn_solver
+
+    calls = {"movement": 0, "spectral": 0}
+
+    def movement(self, embedded, farthest):
+        calls["movement"] += 1
+        return False
+
+    def spectral(self, components, farthest):
+        calls["spectral"] += 1
+        return False
+
+    monkeypatch.setattr(_lmnn_active_set._ActiveSet, "certifies_by_movement",
+                        movement)
+    monkeypatch.setattr(_lmnn_active_set._ActiveSet, "certifies", spectral)
+    X, y = _wine()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        LMNN(random_state=0, tol=1e-9, max_iter=200).fit(X, y)
+    assert calls["movement"] > _lmnn_solver._CERTIFICATE_TRIES
+    assert calls["spectral"] == _lmnn_solver._CERTIFICATE_TRIES
+
+
 # ---------------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------------
