@@ -373,9 +373,11 @@ class LMNN(MahalanobisMixin, TransformerMixin, BaseEstimator):
 # Data with fewer rows than _THREADED_FROM and fewer values than
 # _THREADED_FROM_VALUES fit on one thread whatever n_jobs says (the model is the
 # same): starting threads for pieces of work this small costs more than it saves.
-# Wide data (many values per row) gets threads from fewer rows.
+# Wide data (many values per row) gets threads from fewer rows: measured on
+# isolet's 617 features (n_jobs=2 against 1, the same model), 1.4x faster at 1560
+# rows (963k values), 1.1x at 850 rows (524k), no gain at 450 rows (278k).
 _THREADED_FROM = 2_048
-_THREADED_FROM_VALUES = 2**20
+_THREADED_FROM_VALUES = 2**19
 
 
 def _threaded(n_samples, n_features):
@@ -385,7 +387,7 @@ def _threaded(n_samples, n_features):
 
 LMNN.__doc__ = LMNN.__doc__.replace("%(n_jobs)s", N_JOBS_DOC + """
         LMNN fits on one thread, whatever ``n_jobs`` says, when X has fewer
-        than 2048 rows and fewer than 2**20 values (rows times features): on
+        than 2048 rows and fewer than 2**19 values (rows times features): on
         data that small, threads cost more than they save.""")
 
 

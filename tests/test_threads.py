@@ -272,10 +272,10 @@ def test_no_oversubscription_inside_a_two_worker_grid_search(tmp_path):
 
 @pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores")
 def test_lmnn_uses_its_threads_as_its_docs_say(tmp_path):
-    # One thread below 2048 rows and 2**20 values, n_jobs threads otherwise.
-    assert "fewer\n        than 2048 rows and fewer than 2**20 values" in LMNN.__doc__
+    # One thread below 2048 rows and 2**19 values, n_jobs threads otherwise.
+    assert "fewer\n        than 2048 rows and fewer than 2**19 values" in LMNN.__doc__
     rng = np.random.default_rng(0)
-    cases = [((300, 5), 1), ((300, 3500), 2)]
+    cases = [((300, 5), 1), ((300, 1740), 1), ((300, 1760), 2)]
     for (n_samples, n_features), expected in cases:
         X = rng.normal(size=(n_samples, n_features))
         y = rng.integers(0, 3, size=n_samples)
