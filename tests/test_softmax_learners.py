@@ -294,11 +294,13 @@ def test_truncated_fit_does_not_depend_on_the_order_of_the_rows(Estimator):
     # The truncated solver sorts the rows by target: the same problem, so
     # any order of the rows gives the same model (to rounding).
     # Both fits converge; the loss is invariant under an orthogonal map of the
-    # embedding, so the metrics L^T L are compared.
+    # embedding, so the metrics L^T L are compared. The optimum is flat: at
+    # tol=1e-7 the two fits stopped 7e-4 apart (relative) with the oldest declared
+    # versions on one machine, so the tolerance is tighter.
     X, y = _informative(2, n=80)
     y = y if Estimator is NCA else np.sin(X[:, 0])
     order = np.random.default_rng(0).permutation(80)
-    params = dict(init="identity", n_neighbors=15, tol=1e-7, max_iter=2000)
+    params = dict(init="identity", n_neighbors=15, tol=3e-9, max_iter=5000)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         first = Estimator(**params).fit(X, y)
