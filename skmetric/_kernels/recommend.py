@@ -3,8 +3,8 @@
 Users and items are rows of two float64 C-contiguous matrices in one space:
 ``P`` (n_users, k) and ``Q`` (n_items, k). A batch is a list of interactions
 ``(users[b], positives[b])`` with ``negatives[b]`` (b, U) items drawn uniformly
-by the caller (NumPy). The user's own items, hash sets built at the start of
-each epoch (:func:`owned_item_sets`), are never counted as negatives.
+by the caller (NumPy). The user's own items, hash sets built once per fit
+(:func:`owned_item_sets`), are never counted as negatives.
 
 The CML term of one interaction (Hsieh et al., WWW 2017) is
 

@@ -196,8 +196,7 @@ class CollaborativeMetricLearning(BaseEstimator):
     BLAS). The negatives of a chunk of batches (at most 2**22 item ids) are drawn
     at once: an epoch never holds n_interactions x n_negatives ids. The tests
     that a sample is not one of the user's items read hash sets of the users'
-    items built at the start of each epoch (2 to 4 int64 entries per training
-    interaction).
+    items built once per fit (2 to 4 int64 entries per training interaction).
 
     Reproducibility: a fit is bit-identical for the same ``random_state`` and
     data whatever ``n_jobs`` (the order of the interactions and the negatives
@@ -390,7 +389,8 @@ class CollaborativeMetricLearning(BaseEstimator):
         self._state.free_items[np.unique(items)] = True
         printer = VerbosePrinter(self)
         with thread_limits(self.n_jobs, blas_threads=_TRAINING_BLAS_THREADS):
-            loss, _ = self._epoch((users, items, weights), rng)
+            loss, _ = self._epoch((users, items, weights), rng,
+                                  self._owned_items())
         self.loss_curve_ = [*self.loss_curve_, loss]
         self.n_iter_ += 1
         self._rng = rng
@@ -480,12 +480,16 @@ class CollaborativeMetricLearning(BaseEstimator):
         W = None if features is None else np.zeros((features.shape[1], k))
         return solver.CMLState(P, V, W, features, free)
 
-    def _epoch(self, data, rng):
+    def _owned_items(self):
+        # The users' training items as hash sets, for the tests that a sample is
+        # not one of them: built once per fit or partial_fit, O(n_interactions),
+        # kept out of the fitted model.
+        return owned_item_sets(self._indptr, self._indices)
+
+    def _epoch(self, data, rng, owned):
         users, items, weights = data
         candidates = np.flatnonzero(self.item_popularity_ > 0).astype(np.int64)
-        # The users' items as hash sets, for the tests that a sample is not one of
-        # them (rebuilt each epoch: O(n_interactions), kept out of the model).
-        offsets, table = owned_item_sets(self._indptr, self._indices)
+        offsets, table = owned
         return solver.run_epoch(
             self._state, users, items, weights, offsets, table,
             candidates, rng, batch_size=self.batch_size,
@@ -499,8 +503,9 @@ class CollaborativeMetricLearning(BaseEstimator):
         losses, scores = [], []
         best_loss, best_score, best = np.inf, -np.inf, None
         n_stale, converged, n_epochs = 0, False, 0
+        owned = self._owned_items()
         for epoch in range(max_iter):
-            loss, active = self._epoch(train, rng)
+            loss, active = self._epoch(train, rng, owned)
             n_epochs += 1
             losses.append(loss)
             if validation is not None:

@@ -76,16 +76,16 @@ class CMLState:
         self.item_mark = np.full(self.V.shape[0], -1, dtype=np.int64)
         self.stamp = 0
 
-    def distinct_rows(self, P, Q, users, positives, hardest, coef):
-        """Scatter the hinge gradient (``cml_scatter_grads``) and return the
-        batch's distinct user rows and item rows, each sorted."""
+    def distinct_rows(self, users, positives, hardest, coef):
+        """Scatter the hinge gradient at ``P``, ``Q`` (``cml_scatter_grads``) and
+        return the batch's distinct user rows and item rows, each sorted."""
         n = users.shape[0]
         user_rows = np.empty(n, dtype=np.int64)
         item_rows = np.empty(2 * n, dtype=np.int64)
-        n_u, n_i = cml_scatter_grads(P, Q, users, positives, hardest, coef,
-                                     self.grad_P, self.grad_Q, self.user_mark,
-                                     self.item_mark, self.stamp, user_rows,
-                                     item_rows)
+        n_u, n_i = cml_scatter_grads(
+            self.P, self.Q, users, positives, hardest, coef, self.grad_P,
+            self.grad_Q, self.user_mark, self.item_mark, self.stamp, user_rows,
+            item_rows)
         self.stamp += 1
         return np.sort(user_rows[:n_u]), np.sort(item_rows[:n_i])
 
@@ -165,8 +165,7 @@ def batch_loss_grad(state, users, positives, negatives, weights, offsets, table,
         P, Q, users, positives, negatives, offsets, table, margin, n_items
     )
     coef = rank_weight * weights
-    user_rows, item_rows = state.distinct_rows(P, Q, users, positives, hardest,
-                                               coef)
+    user_rows, item_rows = state.distinct_rows(users, positives, hardest, coef)
     loss = float(loss_b @ weights)
     if covariance_weight > 0:
         n_u = user_rows.shape[0]
