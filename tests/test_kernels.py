@@ -446,6 +446,7 @@ def _threaded_cases(rng):
     sq = kernels.row_sq_norms(Z)
     return {
         "pairs_within_radius": (Z, anchor, impostor, radius),
+        "pair_sq_dists": (_data(rng, n, 40, "duplicates"), anchor, impostor),
         "grouped_impostor_pairs": (Z, labels, radius, order, group_ptr, partner),
         "nearest_from_gram": (A @ Z.T, sq[40:90].copy(), sq, 4, 40),
         "count_within_radius": (Z, labels, radius, anchor[:60].copy()),

@@ -382,7 +382,12 @@ pairs = np.vstack((np.column_stack((np.arange(57), np.arange(3, 60))),
                    np.column_stack((np.arange(59), np.arange(1, 60)))))
 MahalanobisXingPairs(preprocessor=X).fit(
     pairs, np.where(y[pairs[:, 0]] == y[pairs[:, 1]], 1, -1))
-print(json.dumps({name: [str(s) for s in getattr(_kernels, name).signatures]
+def compiled(kernel):  # a threaded kernel: both of its compilations
+    parts = [kernel.serial, kernel.parallel] if hasattr(kernel, "serial") else [kernel]
+    return [str(s) for part in parts for s in part.signatures]
+
+
+print(json.dumps({name: compiled(getattr(_kernels, name))
                   for name in ("pair_sq_dists", "pair_sq_diffs",
                                "pair_laplacian_matmul")}))
 """
