@@ -188,6 +188,26 @@ def test_update_rows_match_reference(seed, n, k, m, max_norm):
             assert np.all(np.linalg.norm(got[0][rows], axis=1) <= max_norm + 1e-12)
 
 
+@pytest.mark.parametrize("max_norm", [0.0, 1.0])
+def test_update_rows_serial_and_parallel_are_bit_identical(max_norm):
+    rng = np.random.default_rng(5)
+    n, k = 3000, 24
+    params = rng.normal(scale=0.8, size=(n, k))
+    grads = rng.normal(size=(n, k))
+    grads[rng.random(n) < 0.2] = 0.0
+    accum = np.where(rng.random((n, k)) < 0.5, 0.0, rng.random((n, k)))
+    rows = rng.choice(n, size=2000, replace=False).astype(np.int64)
+    for name, extra in (("adagrad_update_rows", (accum,)), ("sgd_update_rows", ())):
+        kernel = getattr(kernels, name)
+        serial = [params.copy(), grads.copy(), *[a.copy() for a in extra]]
+        parallel = [params.copy(), grads.copy(), *[a.copy() for a in extra]]
+        kernel.serial(*serial, rows, 0.3, max_norm)
+        kernel.parallel(*parallel, rows, 0.3, max_norm)
+        assert not np.array_equal(serial[0], params)  # the rows moved
+        for a, b in zip(serial, parallel, strict=True):
+            assert_array_equal(a, b, err_msg=name)
+
+
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("n_users, n_items, k, n, n_sampled, per_user, batch_size", [
     (1, 2, 1, 1, 1, 1, 1), (5, 12, 3, 37, 4, 3, 8), (30, 200, 16, 700, 20, 10, 128),

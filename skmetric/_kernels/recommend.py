@@ -242,7 +242,7 @@ def add_rows(target, rows, source, offset):
             target[r, f] += source[offset + t, f]
 
 
-@kernel()
+@kernel(parallel=True)
 def adagrad_update_rows(params, grads, accum, rows, learning_rate, max_norm):
     """Adagrad step on some rows, then each row clipped to the ball of radius max_norm.
 
@@ -250,11 +250,14 @@ def adagrad_update_rows(params, grads, accum, rows, learning_rate, max_norm):
     ``params[r] -= learning_rate * g / sqrt(accum[r])`` (entries with
     ``accum == 0`` unchanged), ``params[r] *= min(1, max_norm / |params[r]|)``
     (``max_norm <= 0``: no clipping), and ``grads[r] = 0``. All arrays float64 C
-    of one shape (n, k) except ``rows`` (m,) int64; updated in place. Cost O(m k);
-    sequential (a few microseconds a batch: a parallel region costs more).
+    of one shape (n, k) except ``rows`` (m,) int64; updated in place. Cost O(m k).
+    The rows are shared out to numba's threads; each row is updated by one thread
+    alone, so the result does not depend on their number. Per step of 3000 rows
+    of 64 values among 138,000 (the 20M-interaction scale): 1.9 ms on one
+    thread, 0.93 ms on two.
     """
     k = params.shape[1]
-    for t in range(rows.shape[0]):
+    for t in prange(rows.shape[0]):
         r = rows[t]
         norm2 = 0.0
         for f in range(k):
@@ -271,16 +274,17 @@ def adagrad_update_rows(params, grads, accum, rows, learning_rate, max_norm):
                 params[r, f] *= scale
 
 
-@kernel()
+@kernel(parallel=True)
 def sgd_update_rows(params, grads, rows, learning_rate, max_norm):
     """Plain gradient step on some rows, then each row clipped to the ball.
 
     For each r in ``rows`` (distinct): ``params[r] -= learning_rate * grads[r]``,
     ``params[r] *= min(1, max_norm / |params[r]|)`` (``max_norm <= 0``: no
-    clipping), ``grads[r] = 0``. Shapes as :func:`adagrad_update_rows`; sequential.
+    clipping), ``grads[r] = 0``. Shapes and threads as
+    :func:`adagrad_update_rows`.
     """
     k = params.shape[1]
-    for t in range(rows.shape[0]):
+    for t in prange(rows.shape[0]):
         r = rows[t]
         norm2 = 0.0
         for f in range(k):
