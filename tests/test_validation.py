@@ -492,3 +492,24 @@ def test_lmnn_transform_rejects_wrong_width_and_unfitted():
     with pytest.raises(ValueError, match="X has 2 features, but LMNN is expecting 3 "
                                          "features"):
         model.transform(X[:, :2])
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("huge", [False, True])
+def test_repeated_interaction_is_the_smallest_duplicate(seed, huge):
+    from collections import Counter
+
+    from skmetric._validation import _repeated_interaction
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    users = rng.integers(0, 8, size=n).astype(np.int64)
+    items = rng.integers(0, 9, size=n).astype(np.int64)
+    if huge:  # keys user * (max item + 1) + item would overflow int64
+        users = users * (2**62 // 8)
+    counts = Counter(zip(users.tolist(), items.tolist()))
+    repeated = sorted(pair for pair, count in counts.items() if count > 1)
+    expected = repeated[0] if repeated else None
+    assert _repeated_interaction(users, items) == expected
+    distinct = np.array(sorted(counts), dtype=np.int64).reshape(-1, 2)
+    assert _repeated_interaction(distinct[:, 0].copy(), distinct[:, 1].copy()) is None
