@@ -202,7 +202,8 @@ class CollaborativeMetricLearning(BaseEstimator):
     data whatever ``n_jobs`` (the order of the interactions and the negatives
     are drawn in NumPy in a fixed order; the parallel loop of a step, over its
     interactions, writes each interaction's own terms; gradients are summed in
-    the order of the interactions; BLAS runs on one thread during training).
+    the order of the interactions; the Adagrad or SGD update moves each of the
+    step's rows on one thread; BLAS runs on one thread during training).
 
     Unseen ids: a user with no training interaction (or beyond ``n_users_``) is
     recommended the most popular training items; an item never seen in training
