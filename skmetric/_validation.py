@@ -536,6 +536,8 @@ def check_groups(groups, name, n_samples):
         raise ValueError(f"{name} has {groups.shape[0]} entries; expected "
                          f"{n_samples} (one per row).")
     return np.unique(groups, return_inverse=True)[1].astype(np.int64).ravel()
+
+
 def check_chunklets(estimator, X, *, preprocessor=None, reset=True):
     """Validate chunklets: groups of points known to share a (unknown) class.
 
@@ -620,6 +622,8 @@ def check_chunklets(estimator, X, *, preprocessor=None, reset=True):
             "points to say anything."
         )
     return np.ascontiguousarray(points, dtype=np.float64), chunk.astype(np.int64)
+
+
 def _check_integer_ids(values, what):
     """An array of integer ids: reject floats, booleans, objects and strings."""
     arr = np.asarray(values)
@@ -715,6 +719,8 @@ def check_rankings(recommended, k, *, n_rows=None, name="recommended"):
             "entries; a ranking holds each item at most once."
         )
     return top
+
+
 def _repeated_interaction(users, items):
     """The smallest ``(user, item)`` present more than once, or None.
 
