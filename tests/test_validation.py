@@ -499,7 +499,7 @@ def test_lmnn_transform_rejects_wrong_width_and_unfitted():
 def test_repeated_interaction_is_the_smallest_duplicate(seed, huge):
     from collections import Counter
 
-    from skmetric._validation import _repeated_interaction
+    from skmetric._validation_interactions import _repeated_interaction
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 60))

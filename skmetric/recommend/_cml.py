@@ -11,11 +11,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from .._base import VerbosePrinter, warn_not_converged
 from .._kernels import _BLOCK_ELEMENTS, owned_item_sets
 from .._threads import N_JOBS_CONSTRAINT, thread_limits
-from .._validation import (
-    Interval,
-    StrOptions,
+from .._validation import Interval, StrOptions, check_params
+from .._validation_interactions import (
     check_interactions,
-    check_params,
     check_training_interactions,
 )
 from ..metrics import _nearest

@@ -38,7 +38,7 @@ from numbers import Integral
 
 import numpy as np
 
-from .._validation import check_interactions, check_rankings
+from .._validation_interactions import check_interactions, check_rankings
 from ..metrics import _nearest
 
 __all__ = [

@@ -14,7 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._validation import check_interactions
+from .._validation_interactions import check_interactions
 
 __all__ = ["UserRandomSplit", "UserTimeSplit"]
 
